@@ -1,0 +1,69 @@
+# Airlock — `make help` lists the targets.
+SHELL      := /bin/bash
+GO         ?= go
+BIN        := bin/airlock
+PLUGINS    := $(notdir $(wildcard plugins/*))
+PLUGIN_OUT := build/plugins
+DEMO_DIR   ?= $(CURDIR)/build/demo
+STATICCHECK_VERSION := 2025.1.1
+
+.DEFAULT_GOAL := help
+
+.PHONY: help
+help: ## List the targets
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  %-12s %s\n", $$1, $$2}'
+
+.PHONY: build
+build: ## Build bin/airlock
+	$(GO) build -trimpath -o $(BIN) ./cmd/airlock
+
+.PHONY: plugins
+plugins: build ## Build every plugin under plugins/ to build/plugins/NAME/{module.wasm,manifest.json}
+	@set -e; for p in $(PLUGINS); do \
+	  mkdir -p $(PLUGIN_OUT)/$$p; \
+	  $(BIN) plugin build plugins/$$p --out $(PLUGIN_OUT)/$$p/module.wasm >/dev/null; \
+	  cp plugins/$$p/manifest.json $(PLUGIN_OUT)/$$p/manifest.json; \
+	  echo "built $(PLUGIN_OUT)/$$p/module.wasm"; \
+	done
+
+.PHONY: demo
+demo: plugins ## Start a dev host, run a signed tool call end to end, print each step
+	DEMO_DIR=$(DEMO_DIR) BIN=$(BIN) bash examples/demo/run.sh
+
+.PHONY: test
+test: ## Install what the tests need and run them all (vet + race tests)
+	bash .ci/prereqs
+	$(GO) vet ./...
+	$(GO) test -race -timeout 30m ./...
+
+.PHONY: test-short
+test-short: ## Tests without the race detector (quicker)
+	$(GO) test ./...
+
+.PHONY: fuzz
+fuzz: ## Run each fuzz target for FUZZTIME (default 10s)
+	@set -e; for pkg in $$($(GO) list ./...); do \
+	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
+	    echo "fuzz $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $${FUZZTIME:-10s} $$pkg; \
+	  done; \
+	done
+
+.PHONY: bench
+bench: ## Run the benchmarks (results go to BENCHMARKS.md by hand)
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime $${BENCHTIME:-2s} ./bench/...
+
+.PHONY: staticcheck
+staticcheck:
+	@command -v staticcheck >/dev/null 2>&1 || $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+
+.PHONY: check
+check: staticcheck ## gofmt, go vet, staticcheck, go mod tidy; fails on a dirty tree
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt: files above need formatting"; exit 1; }
+	$(GO) vet ./...
+	PATH="$$PATH:$$($(GO) env GOPATH)/bin" staticcheck ./...
+	$(GO) mod tidy
+	@git diff --exit-code -- go.mod go.sum || { echo "go mod tidy changed go.mod/go.sum"; exit 1; }
+
+.PHONY: clean
+clean: ## Remove build outputs
+	rm -rf bin build

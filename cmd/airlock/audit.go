@@ -1,0 +1,96 @@
+package main
+
+import (
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"path/filepath"
+	"strconv"
+
+	"github.com/spf13/cobra"
+
+	"github.com/airlock-dev/airlock/host/audit"
+	"github.com/airlock-dev/airlock/host/identity"
+	"github.com/airlock-dev/airlock/host/store"
+)
+
+func auditCmd() *cobra.Command {
+	cmd := &cobra.Command{Use: "audit", Short: "Verify and read the audit log"}
+	cmd.AddCommand(auditVerifyCmd(), auditTailCmd())
+	return cmd
+}
+
+func auditVerifyCmd() *cobra.Command {
+	var data, hostDID string
+	cmd := &cobra.Command{
+		Use:   "verify --data DIR [--host-did DID]",
+		Short: "Verify the whole audit log offline: every entry, the hash chain and every signed checkpoint",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if data == "" {
+				return errors.New("give --data DIR (verification against a remote host comes with the Merkle log)")
+			}
+			if hostDID == "" {
+				k, err := identity.LoadKeyFile(filepath.Join(data, "host.key"))
+				if err != nil {
+					return fmt.Errorf("read host key (or pass --host-did): %w", err)
+				}
+				hostDID = k.DID()
+			}
+			pub, err := identity.DecodeDID(hostDID)
+			if err != nil {
+				return err
+			}
+			edPub, ok := pub.(ed25519.PublicKey)
+			if !ok {
+				return errors.New("host DID must be an Ed25519 did:key")
+			}
+			db, err := store.Open(cmd.Context(), filepath.Join(data, "airlock.db"))
+			if err != nil {
+				return err
+			}
+			defer db.Close()
+			rep, err := audit.Verify(cmd.Context(), db.SQL(), auditOrigin(hostDID), edPub)
+			if err != nil {
+				if rep != nil {
+					fmt.Fprintf(cmd.OutOrStdout(), "TAMPERED: first bad entry %d: %s\n", rep.FirstBad, rep.Problem)
+				}
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "ok: %d entries, %d checkpoints verified for %s\n", rep.Entries, rep.Checkpoints, hostDID)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&data, "data", "", "data directory of a (stopped or running) host")
+	cmd.Flags().StringVar(&hostDID, "host-did", "", "expected host DID (default: from DATA/host.key)")
+	return cmd
+}
+
+func auditTailCmd() *cobra.Command {
+	var rf remoteFlags
+	var from int64
+	var limit int
+	cmd := &cobra.Command{
+		Use:   "tail --host URL --key OPERATOR.key [--realm R] [--from N]",
+		Short: "Print audit entries of a realm",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := rf.client()
+			if err != nil {
+				return err
+			}
+			q := url.Values{"realm": {rf.realm}, "from": {strconv.FormatInt(from, 10)}, "limit": {strconv.Itoa(limit)}}
+			resp, err := c.DoJSON(cmd.Context(), http.MethodGet, "/v1/audit?"+q.Encode(), nil, nil)
+			if resp != nil {
+				printJSON(cmd, resp.Body)
+			}
+			return err
+		},
+	}
+	rf.add(cmd, true)
+	cmd.Flags().Int64Var(&from, "from", 0, "first index")
+	cmd.Flags().IntVar(&limit, "limit", 100, "entries")
+	return cmd
+}

@@ -1,0 +1,52 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/spf13/cobra"
+)
+
+func invokeCmd() *cobra.Command {
+	var rf remoteFlags
+	var grantPath string
+	var verbose bool
+	cmd := &cobra.Command{
+		Use:   "invoke --host URL --key AGENT.key --grant FILE TOOL JSON",
+		Short: "Sign and send an intent, verify the host's receipt, print the output",
+		Args:  cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if !json.Valid([]byte(args[1])) {
+				return errors.New("JSON argument is not valid JSON")
+			}
+			g, err := readGrant(grantPath)
+			if err != nil {
+				return err
+			}
+			c, err := rf.client()
+			if err != nil {
+				return err
+			}
+			res, resp, err := c.Invoke(cmd.Context(), args[0], json.RawMessage(args[1]), g)
+			if resp != nil && verbose {
+				r := resp.Receipt
+				fmt.Fprintf(cmd.ErrOrStderr(), "receipt verified: host %s signed status %d for request %s, body sha256 %s, audit index %d\n",
+					r.Iss, r.Status, r.Req, r.Bh, r.Seq)
+			}
+			if err != nil {
+				if resp != nil {
+					printJSON(cmd, resp.Body)
+				}
+				return err
+			}
+			printJSON(cmd, res.Output)
+			return nil
+		},
+	}
+	rf.add(cmd, false)
+	cmd.Flags().StringVar(&grantPath, "grant", "", "grant file")
+	cmd.Flags().BoolVarP(&verbose, "verbose", "v", false, "print the verified receipt on stderr")
+	_ = cmd.MarkFlagRequired("grant")
+	return cmd
+}

@@ -1,0 +1,323 @@
+// Package intent runs an agent's signed intent through the whole decision
+// path: grant verification, revocation, tool gating, input schema, the
+// sandboxed run with the host functions the grant allows, output checks and
+// the audit record. The HTTP layer authenticates the request proof and hands
+// the verified proof and body to [Service.Invoke].
+//
+// # Security
+//
+// Deny wins at every step, and every decision is written to the audit log
+// before its effect: an intent is recorded as allowed before the tool runs,
+// so if the audit log cannot be written the tool never runs (fail closed).
+// Host functions are gated per invocation from the grant; revocations are
+// re-checked at every host-function call, so a grant or agent revoked while a
+// tool runs loses its capabilities at the next call.
+package intent
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/santhosh-tekuri/jsonschema/v6"
+
+	"github.com/airlock-dev/airlock/abi"
+	"github.com/airlock-dev/airlock/host/audit"
+	"github.com/airlock-dev/airlock/host/bundle"
+	"github.com/airlock-dev/airlock/host/egress"
+	"github.com/airlock-dev/airlock/host/grant"
+	"github.com/airlock-dev/airlock/host/identity"
+	"github.com/airlock-dev/airlock/host/registry"
+	"github.com/airlock-dev/airlock/host/runtime"
+	"github.com/airlock-dev/airlock/host/store"
+)
+
+// Decision errors. The HTTP layer maps each to one problem code.
+var (
+	ErrBadRequest  = errors.New("intent: bad request")
+	ErrForbidden   = errors.New("intent: forbidden")
+	ErrRevoked     = errors.New("intent: grant revoked")
+	ErrNotFound    = errors.New("intent: not found")
+	ErrUnavailable = errors.New("intent: unavailable")
+)
+
+// Request is the decoded body of POST /v1/intents.
+type Request struct {
+	Tool  string          `json:"tool"`
+	Input json.RawMessage `json:"input"`
+	Grant string          `json:"grant"`
+	Chain []string        `json:"chain,omitempty"`
+}
+
+// Result is the answer to an allowed intent.
+type Result struct {
+	ID     string          `json:"id"`
+	Output json.RawMessage `json:"output"`
+	Flags  []string        `json:"flags"`
+}
+
+// ToolError is a tool failure (tool_failed) with its reason.
+type ToolError struct {
+	Reason  abi.FailureReason
+	Message string
+}
+
+func (e *ToolError) Error() string { return "intent: tool failed: " + string(e.Reason) + ": " + e.Message }
+
+// Limits are the host maximums.
+type Limits struct {
+	MemoryMB    int
+	TimeoutMS   int
+	OutputBytes int
+}
+
+// Revocations answers revocation questions (the store).
+type Revocations interface {
+	Revoked(ctx context.Context, realm string, kind store.RevocationKind, subject string) (bool, error)
+}
+
+// Service runs intents. All fields are required unless noted.
+type Service struct {
+	Grants      *grant.Verifier
+	Registry    *registry.Registry
+	Engine      *runtime.Engine
+	Audit       audit.Appender
+	Revocations Revocations
+	Egress      *egress.Client
+	Limits      Limits
+	Logger      *slog.Logger
+	Now         func() time.Time // nil → time.Now
+}
+
+// Outcome is what Invoke reports besides the result: the audit index of the
+// last decision (for the receipt) and the tool id and decision (for metrics).
+type Outcome struct {
+	Seq      int64
+	Tool     string
+	Decision string
+}
+
+func (s *Service) now() time.Time {
+	if s.Now != nil {
+		return s.Now()
+	}
+	return time.Now()
+}
+
+// DecodeRequest decodes an intent body strictly.
+func DecodeRequest(body []byte) (*Request, error) {
+	var req Request
+	if err := StrictJSON(body, &req); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrBadRequest, err)
+	}
+	if req.Tool == "" || req.Grant == "" {
+		return nil, fmt.Errorf("%w: tool and grant are required", ErrBadRequest)
+	}
+	if len(req.Input) == 0 {
+		req.Input = json.RawMessage("{}")
+	}
+	return &req, nil
+}
+
+// StrictJSON decodes data into v refusing unknown fields and trailing data.
+func StrictJSON(data []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return err
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return errors.New("trailing data after JSON value")
+	}
+	return nil
+}
+
+func sha(b []byte) string {
+	s := sha256.Sum256(b)
+	return hex.EncodeToString(s[:])
+}
+
+// Invoke runs one intent for the agent that signed proof. On error the
+// Outcome still carries the audit index of the denial.
+func (s *Service) Invoke(ctx context.Context, proof *identity.Proof, body []byte) (*Result, *Outcome, error) {
+	out := &Outcome{Seq: -1, Decision: "deny"}
+	entry := audit.Entry{Actor: proof.Iss, Action: "invoke", Request: proof.Jti, InputSHA256: sha(body)}
+	deny := func(err error) (*Result, *Outcome, error) {
+		entry.Decision, entry.Reason = "deny", reasonOf(err)
+		idx, aerr := s.Audit.Append(ctx, entry)
+		if aerr != nil {
+			s.Logger.Error("audit append failed; refusing", "err", aerr)
+			return nil, out, fmt.Errorf("%w: audit log unavailable", ErrUnavailable)
+		}
+		out.Seq = idx
+		return nil, out, err
+	}
+
+	req, err := DecodeRequest(body)
+	if err != nil {
+		return deny(err)
+	}
+	entry.Tool = req.Tool
+	out.Tool = req.Tool
+	if len(req.Chain) > 0 {
+		return deny(fmt.Errorf("%w: delegated grant chains are not accepted yet", grant.ErrInvalid))
+	}
+	g, err := s.Grants.Verify(req.Grant, proof.Iss)
+	if err != nil {
+		return deny(err)
+	}
+	entry.Realm, entry.Grant = g.Claims.Realm, g.Claims.Jti
+	if err := s.checkRevoked(ctx, g); err != nil {
+		return deny(err)
+	}
+	if !g.AllowTool(req.Tool) {
+		return deny(fmt.Errorf("%w: tool %s is not in the grant", ErrForbidden, req.Tool))
+	}
+	tool, err := s.Registry.Tool(g.Claims.Realm, req.Tool)
+	if err != nil {
+		return deny(fmt.Errorf("%w: tool %s", ErrNotFound, req.Tool))
+	}
+	if revoked, err := s.Revocations.Revoked(ctx, g.Claims.Realm, store.KindPublisher, tool.Plugin.Record.Publisher); err != nil {
+		return deny(fmt.Errorf("%w: revocation store: %v", ErrUnavailable, err))
+	} else if revoked {
+		return deny(fmt.Errorf("%w: the tool's publisher is revoked", ErrForbidden))
+	}
+	for _, c := range tool.Tool.Tool.Capabilities {
+		if !g.Allows(c) {
+			return deny(fmt.Errorf("%w: tool %s needs capability %s, which the grant does not give", ErrForbidden, req.Tool, c))
+		}
+	}
+	if tool.Tool.Tool.Approval || g.NeedsApproval(req.Tool) {
+		return deny(fmt.Errorf("%w: tool %s needs human approval, and approval gates are not available on this host yet", ErrForbidden, req.Tool))
+	}
+	input, err := jsonschema.UnmarshalJSON(bytes.NewReader(req.Input))
+	if err != nil {
+		return deny(fmt.Errorf("%w: input is not JSON", ErrBadRequest))
+	}
+	if err := tool.Tool.ValidateInput(input); err != nil {
+		return deny(err)
+	}
+
+	// The decision to run is recorded before the tool can have any effect.
+	entry.Decision, entry.Reason = "allow", "started"
+	startIdx, err := s.Audit.Append(ctx, entry)
+	if err != nil {
+		s.Logger.Error("audit append failed; refusing", "err", err)
+		return nil, out, fmt.Errorf("%w: audit log unavailable", ErrUnavailable)
+	}
+	out.Seq, out.Decision = startIdx, "allow"
+
+	id, err := identity.NewJTI()
+	if err != nil {
+		return nil, out, fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	h := &hostCalls{svc: s, grant: g, agent: proof.Iss, tool: req.Tool, request: proof.Jti, parent: startIdx}
+	output, runErr := s.Engine.Invoke(ctx, tool.Plugin.Module, runtime.Call{
+		Export: tool.Tool.Tool.Name,
+		Input:  req.Input,
+		Limits: s.effectiveLimits(tool.Plugin.Compiled.Manifest, g),
+		Host:   h,
+	})
+	result := audit.Entry{
+		Realm: g.Claims.Realm, Actor: proof.Iss, Action: "result", Tool: req.Tool,
+		Request: proof.Jti, Grant: g.Claims.Jti, InputSHA256: entry.InputSHA256, Parent: startIdx,
+	}
+	var failure error
+	if runErr != nil {
+		var f *runtime.Failure
+		if errors.As(runErr, &f) {
+			failure = &ToolError{Reason: f.Reason, Message: f.Message}
+		} else {
+			failure = &ToolError{Reason: abi.ReasonTrap, Message: "the tool could not be run"}
+			s.Logger.Error("invoke failed", "tool", req.Tool, "err", runErr)
+		}
+	} else {
+		result.OutputSHA256 = sha(output)
+		failure = checkOutput(tool.Tool, output)
+	}
+	if failure != nil {
+		result.Decision, result.Reason = "failed", reasonOf(failure)
+	} else {
+		result.Decision, result.Reason = "done", ""
+	}
+	idx, err := s.Audit.Append(ctx, result)
+	if err != nil {
+		s.Logger.Error("audit append failed; withholding output", "err", err)
+		return nil, out, fmt.Errorf("%w: audit log unavailable", ErrUnavailable)
+	}
+	out.Seq = idx
+	if failure != nil {
+		out.Decision = "failed"
+		return nil, out, failure
+	}
+	out.Decision = "done"
+	return &Result{ID: id, Output: json.RawMessage(output), Flags: []string{}}, out, nil
+}
+
+func checkOutput(t *bundle.CompiledTool, output []byte) error {
+	v, err := jsonschema.UnmarshalJSON(bytes.NewReader(output))
+	if err != nil || !json.Valid(output) {
+		return &ToolError{Reason: abi.ReasonOutputSchema, Message: "tool output is not a single JSON value"}
+	}
+	if err := t.ValidateOutput(v); err != nil {
+		return &ToolError{Reason: abi.ReasonOutputSchema, Message: "tool output does not match its output schema"}
+	}
+	return nil
+}
+
+func (s *Service) checkRevoked(ctx context.Context, g *grant.Grant) error {
+	for _, q := range []struct {
+		kind    store.RevocationKind
+		subject string
+	}{{store.KindGrant, g.Claims.Jti}, {store.KindAgent, g.Claims.Sub}} {
+		revoked, err := s.Revocations.Revoked(ctx, g.Claims.Realm, q.kind, q.subject)
+		if err != nil {
+			return fmt.Errorf("%w: revocation store: %v", ErrUnavailable, err)
+		}
+		if revoked {
+			return fmt.Errorf("%w: %s revoked", ErrRevoked, q.kind)
+		}
+	}
+	return nil
+}
+
+// effectiveLimits is the minimum of host maximum, manifest limits and grant budget.
+func (s *Service) effectiveLimits(m *bundle.Manifest, g *grant.Grant) runtime.Limits {
+	mem := minPositive(s.Limits.MemoryMB, m.Limits.MemoryMB, g.Claims.Budget.MemoryMB)
+	timeout := minPositive(s.Limits.TimeoutMS, m.Limits.TimeoutMS, g.Claims.Budget.TimeoutMS)
+	return runtime.Limits{
+		MemoryPages:    uint32(mem) * 16, // 64 KiB pages
+		Timeout:        time.Duration(timeout) * time.Millisecond,
+		MaxOutputBytes: s.Limits.OutputBytes,
+	}
+}
+
+func minPositive(vals ...int) int {
+	best := 0
+	for _, v := range vals {
+		if v > 0 && (best == 0 || v < best) {
+			best = v
+		}
+	}
+	return best
+}
+
+// reasonOf renders an error as the short reason stored in the audit log.
+func reasonOf(err error) string {
+	var te *ToolError
+	if errors.As(err, &te) {
+		return string(te.Reason)
+	}
+	msg := err.Error()
+	if len(msg) > 200 {
+		msg = msg[:200]
+	}
+	return msg
+}

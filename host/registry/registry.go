@@ -1,0 +1,257 @@
+// Package registry holds the plugin bundles installed in each realm: their
+// verified manifests, compiled schemas and compiled modules.
+//
+// # Security
+//
+// A bundle becomes callable only after every check passed: strict tar and
+// manifest parsing, module hash, publisher signature by a publisher trusted
+// for the realm and not revoked, the import policy (no host function the
+// manifest does not declare, never Extism's own http_request), every tool
+// exported, every schema compiled, and the install recorded in the audit log.
+// A refused bundle leaves nothing behind. Lookups are per realm: a name
+// installed in another realm is indistinguishable from one never installed.
+package registry
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/airlock-dev/airlock/host/bundle"
+	"github.com/airlock-dev/airlock/host/runtime"
+	"github.com/airlock-dev/airlock/host/store"
+)
+
+// ErrNotFound is returned for a plugin or tool that is not installed in the realm.
+var ErrNotFound = errors.New("registry: not found")
+
+// Trust decides whether a publisher may install into a realm (configured
+// trust and revocation together).
+type Trust func(ctx context.Context, realm, publisher string) (bool, error)
+
+// Plugin is one installed bundle, ready to serve.
+type Plugin struct {
+	Record   store.Plugin // Module bytes dropped after loading
+	Compiled *bundle.Compiled
+	Module   *runtime.Module
+}
+
+// Tool is one callable tool of an installed plugin.
+type Tool struct {
+	Plugin *Plugin
+	Tool   *bundle.CompiledTool
+}
+
+// Registry is safe for concurrent use.
+type Registry struct {
+	db       *store.DB
+	engine   *runtime.Engine
+	maxBytes int64
+
+	mu      sync.RWMutex
+	plugins map[string]map[string]*Plugin // realm → name → plugin
+}
+
+// Open loads every installed plugin from db and compiles it.
+func Open(ctx context.Context, db *store.DB, engine *runtime.Engine, maxBundleBytes int64) (*Registry, error) {
+	r := &Registry{db: db, engine: engine, maxBytes: maxBundleBytes, plugins: map[string]map[string]*Plugin{}}
+	recs, err := db.ListPlugins(ctx, "")
+	if err != nil {
+		return nil, fmt.Errorf("registry: %w", err)
+	}
+	for _, meta := range recs {
+		rec, err := db.GetPlugin(ctx, meta.Realm, meta.Name)
+		if err != nil {
+			return nil, fmt.Errorf("registry: load %s/%s: %w", meta.Realm, meta.Name, err)
+		}
+		p, err := r.load(ctx, *rec)
+		if err != nil {
+			return nil, fmt.Errorf("registry: load %s/%s: %w", meta.Realm, meta.Name, err)
+		}
+		r.put(p)
+	}
+	return r, nil
+}
+
+func (r *Registry) load(ctx context.Context, rec store.Plugin) (*Plugin, error) {
+	m, err := bundle.ParseManifest(rec.Manifest)
+	if err != nil {
+		return nil, err
+	}
+	compiled, err := bundle.Compile(rec.Manifest, m)
+	if err != nil {
+		return nil, err
+	}
+	mod, err := r.engine.Load(ctx, rec.Module)
+	if err != nil {
+		return nil, err
+	}
+	rec.Module = nil
+	return &Plugin{Record: rec, Compiled: compiled, Module: mod}, nil
+}
+
+func (r *Registry) put(p *Plugin) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	realm := r.plugins[p.Record.Realm]
+	if realm == nil {
+		realm = map[string]*Plugin{}
+		r.plugins[p.Record.Realm] = realm
+	}
+	realm[p.Record.Name] = p
+}
+
+// Verified is a bundle that passed every check but is not installed yet.
+type Verified struct {
+	Bundle   *bundle.Bundle
+	Compiled *bundle.Compiled
+	Module   *runtime.Module
+	Realm    string
+}
+
+// Name returns "NAME@VERSION".
+func (v *Verified) Name() string {
+	return v.Bundle.Manifest.Name + "@" + v.Bundle.Manifest.Version
+}
+
+// Verify runs every install check on raw bundle bytes for realm without
+// changing anything. Errors wrap the bundle package sentinels.
+func (r *Registry) Verify(ctx context.Context, realm string, raw []byte, trust Trust) (*Verified, error) {
+	if int64(len(raw)) > r.maxBytes {
+		return nil, fmt.Errorf("registry: %w: bundle larger than %d bytes", bundle.ErrTooLarge, r.maxBytes)
+	}
+	b, err := bundle.Read(bytes.NewReader(raw), r.maxBytes)
+	if err != nil {
+		return nil, err
+	}
+	var trustErr error
+	if err := b.Verify(func(pub string) bool {
+		ok, err := trust(ctx, realm, pub)
+		trustErr = err
+		return ok && err == nil
+	}); err != nil {
+		if trustErr != nil {
+			return nil, fmt.Errorf("registry: publisher check: %w", trustErr)
+		}
+		return nil, err
+	}
+	info, err := r.engine.Inspect(ctx, b.Module)
+	if err != nil {
+		return nil, fmt.Errorf("registry: %w: module: %v", bundle.ErrMalformed, err)
+	}
+	imports := make([]bundle.Import, len(info.Imports))
+	for i, im := range info.Imports {
+		imports[i] = bundle.Import{Module: im.Module, Name: im.Name}
+	}
+	if err := bundle.CheckImports(b.Manifest, imports); err != nil {
+		return nil, err
+	}
+	if err := bundle.CheckExports(b.Manifest, info.Exports); err != nil {
+		return nil, err
+	}
+	compiled, err := bundle.Compile(b.ManifestJSON, b.Manifest)
+	if err != nil {
+		return nil, err
+	}
+	mod, err := r.engine.Load(ctx, b.Module)
+	if err != nil {
+		return nil, fmt.Errorf("registry: %w: module: %v", bundle.ErrMalformed, err)
+	}
+	return &Verified{Bundle: b, Compiled: compiled, Module: mod, Realm: realm}, nil
+}
+
+// Commit stores a verified bundle and makes it callable, replacing any
+// plugin of the same name in the realm.
+func (r *Registry) Commit(ctx context.Context, v *Verified, installedBy string, now time.Time) (*Plugin, error) {
+	b := v.Bundle
+	msum := sha256.Sum256(b.ManifestJSON)
+	rec := store.Plugin{
+		Realm:          v.Realm,
+		Name:           b.Manifest.Name,
+		Version:        b.Manifest.Version,
+		ManifestSHA256: hex.EncodeToString(msum[:]),
+		Manifest:       b.ManifestJSON,
+		ManifestJWS:    b.Signature,
+		ModuleSHA256:   b.Manifest.ModuleSHA256,
+		Module:         b.Module,
+		Publisher:      b.Manifest.Publisher,
+		InstalledBy:    installedBy,
+		InstalledAt:    now.UTC(),
+	}
+	if err := r.db.PutPlugin(ctx, rec); err != nil {
+		return nil, fmt.Errorf("registry: %w", err)
+	}
+	rec.Module = nil
+	p := &Plugin{Record: rec, Compiled: v.Compiled, Module: v.Module}
+	r.put(p)
+	return p, nil
+}
+
+// Remove uninstalls the named plugin from realm.
+func (r *Registry) Remove(ctx context.Context, realm, name string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, ok := r.plugins[realm][name]; !ok {
+		return ErrNotFound
+	}
+	if err := r.db.DeletePlugin(ctx, realm, name); err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return ErrNotFound
+		}
+		return fmt.Errorf("registry: %w", err)
+	}
+	delete(r.plugins[realm], name)
+	return nil
+}
+
+// Get returns the named plugin in realm.
+func (r *Registry) Get(realm, name string) (*Plugin, bool) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	p, ok := r.plugins[realm][name]
+	return p, ok
+}
+
+// Tool resolves a tool id ("bundle/tool") in realm.
+func (r *Registry) Tool(realm, id string) (*Tool, error) {
+	name, _, ok := cutTool(id)
+	if !ok {
+		return nil, ErrNotFound
+	}
+	p, ok := r.Get(realm, name)
+	if !ok {
+		return nil, ErrNotFound
+	}
+	t, ok := p.Compiled.Tools[id]
+	if !ok {
+		return nil, ErrNotFound
+	}
+	return &Tool{Plugin: p, Tool: t}, nil
+}
+
+// List returns the plugins installed in realm, sorted by name.
+func (r *Registry) List(realm string) []*Plugin {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	out := make([]*Plugin, 0, len(r.plugins[realm]))
+	for _, p := range r.plugins[realm] {
+		out = append(out, p)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Record.Name < out[j].Record.Name })
+	return out
+}
+
+func cutTool(id string) (bundleName, tool string, ok bool) {
+	for i := 0; i < len(id); i++ {
+		if id[i] == '/' {
+			return id[:i], id[i+1:], i > 0 && i < len(id)-1
+		}
+	}
+	return "", "", false
+}

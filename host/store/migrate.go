@@ -1,0 +1,95 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+)
+
+// migrations are applied in order; migrations[i] brings the schema from
+// version i to version i+1. Never edit a migration that has shipped: append a
+// new one.
+var migrations = []string{
+	// 1: replay cache, revocations, plugin registry.
+	`CREATE TABLE replay (
+		jti TEXT PRIMARY KEY,
+		exp INTEGER NOT NULL -- unix seconds, rounded up
+	) WITHOUT ROWID;
+	CREATE INDEX replay_exp ON replay(exp);
+
+	CREATE TABLE revocations (
+		realm   TEXT NOT NULL,
+		kind    TEXT NOT NULL CHECK (kind IN ('grant', 'agent', 'publisher')),
+		subject TEXT NOT NULL,
+		at      INTEGER NOT NULL, -- unix microseconds
+		by      TEXT NOT NULL,
+		PRIMARY KEY (realm, kind, subject)
+	) WITHOUT ROWID;
+
+	CREATE TABLE plugins (
+		realm           TEXT NOT NULL,
+		name            TEXT NOT NULL,
+		version         TEXT NOT NULL,
+		manifest_sha256 TEXT NOT NULL,
+		manifest        BLOB NOT NULL,
+		manifest_jws    TEXT NOT NULL,
+		module_sha256   TEXT NOT NULL,
+		module          BLOB NOT NULL,
+		publisher       TEXT NOT NULL,
+		installed_by    TEXT NOT NULL,
+		installed_at    INTEGER NOT NULL, -- unix microseconds
+		PRIMARY KEY (realm, name)
+	);`,
+}
+
+// migrate applies the pending migrations, each in its own transaction
+// together with the version bump, so a crash leaves the schema at a version.
+func (db *DB) migrate(ctx context.Context) error {
+	if _, err := db.sql.ExecContext(ctx,
+		`CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)`); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	for {
+		done, err := db.migrateOne(ctx)
+		if err != nil {
+			return fmt.Errorf("migrate: %w", err)
+		}
+		if done {
+			return nil
+		}
+	}
+}
+
+func (db *DB) migrateOne(ctx context.Context) (done bool, err error) {
+	// BEGIN IMMEDIATE (see _txlock in Open): two processes opening the same
+	// file never apply the same migration twice.
+	tx, err := db.sql.BeginTx(ctx, nil)
+	if err != nil {
+		return false, err
+	}
+	defer tx.Rollback()
+
+	var v int
+	switch err := tx.QueryRowContext(ctx, `SELECT version FROM schema_version`).Scan(&v); err {
+	case nil:
+	case sql.ErrNoRows:
+		if _, err := tx.ExecContext(ctx, `INSERT INTO schema_version (version) VALUES (0)`); err != nil {
+			return false, err
+		}
+	default:
+		return false, err
+	}
+	switch {
+	case v == len(migrations):
+		return true, nil
+	case v > len(migrations) || v < 0:
+		return false, fmt.Errorf("database schema version %d is newer than this build (%d)", v, len(migrations))
+	}
+	if _, err := tx.ExecContext(ctx, migrations[v]); err != nil {
+		return false, fmt.Errorf("version %d: %w", v+1, err)
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE schema_version SET version = ?`, v+1); err != nil {
+		return false, err
+	}
+	return false, tx.Commit()
+}

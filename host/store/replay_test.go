@@ -1,0 +1,158 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+)
+
+func TestReplay(t *testing.T) {
+	ctx := context.Background()
+	t0 := time.Unix(1_700_000_000, 0)
+	for _, tc := range []struct {
+		name  string
+		uses  []string // jtis used in order, at t0, each with exp t0+2m
+		now   time.Time
+		jti   string
+		fresh bool
+	}{
+		{"first use of a jti", nil, t0, "a", true},
+		{"replayed jti", []string{"a"}, t0, "a", false},
+		{"replayed jti just before exp", []string{"a"}, t0.Add(2*time.Minute - time.Nanosecond), "a", false},
+		{"other jti", []string{"a"}, t0, "b", true},
+		{"jti reused after its record expired", []string{"a"}, t0.Add(2*time.Minute + time.Second), "a", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			db, _ := openTest(t)
+			db.now = func() time.Time { return t0 }
+			for _, j := range tc.uses {
+				if fresh, err := db.Use(ctx, j, t0.Add(2*time.Minute)); err != nil || !fresh {
+					t.Fatalf("setup Use(%q) = %v, %v", j, fresh, err)
+				}
+			}
+			db.now = func() time.Time { return tc.now }
+			fresh, err := db.Use(ctx, tc.jti, tc.now.Add(2*time.Minute))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if fresh != tc.fresh {
+				t.Errorf("Use(%q) fresh = %v, want %v", tc.jti, fresh, tc.fresh)
+			}
+		})
+	}
+}
+
+func TestReplayAfterRestart(t *testing.T) {
+	ctx := context.Background()
+	db, path := openTest(t)
+	exp := time.Now().Add(2 * time.Minute)
+	if fresh, err := db.Use(ctx, "jti-1", exp); err != nil || !fresh {
+		t.Fatalf("Use = %v, %v", fresh, err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	db2, err := Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db2.Close()
+	fresh, err := db2.Use(ctx, "jti-1", exp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fresh {
+		t.Fatal("jti accepted again after restart")
+	}
+}
+
+func TestReplayRaceSameJTI(t *testing.T) {
+	ctx := context.Background()
+	db, _ := openTest(t)
+	exp := time.Now().Add(time.Minute)
+	const n = 20
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		fresh int
+		errs  []error
+		start = make(chan struct{})
+	)
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			ok, err := db.Use(ctx, "raced", exp)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				errs = append(errs, err)
+			}
+			if ok {
+				fresh++
+			}
+		}()
+	}
+	close(start)
+	wg.Wait()
+	if len(errs) > 0 {
+		t.Fatalf("errors: %v", errs)
+	}
+	if fresh != 1 {
+		t.Fatalf("%d of %d concurrent uses were fresh, want exactly 1", fresh, n)
+	}
+}
+
+func TestReplayExpiredRowsArePruned(t *testing.T) {
+	ctx := context.Background()
+	db, _ := openTest(t)
+	t0 := time.Unix(1_700_000_000, 0)
+	db.now = func() time.Time { return t0 }
+	if _, err := db.Use(ctx, "old", t0.Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Use(ctx, "live", t0.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	db.now = func() time.Time { return t0.Add(2 * time.Minute) }
+	// Enough inserts to trigger the opportunistic prune.
+	for i := range pruneEvery {
+		if _, err := db.Use(ctx, fmt.Sprintf("filler-%d", i), t0.Add(time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	count := func(jti string) int {
+		var n int
+		if err := db.SQL().QueryRowContext(ctx, "SELECT count(*) FROM replay WHERE jti = ?", jti).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if count("old") != 0 {
+		t.Error("expired jti was not pruned")
+	}
+	if count("live") != 1 {
+		t.Error("unexpired jti was pruned")
+	}
+	if fresh, err := db.Use(ctx, "live", t0.Add(time.Hour)); err != nil || fresh {
+		t.Errorf("replay of unexpired jti after prune: fresh=%v err=%v", fresh, err)
+	}
+}
+
+func TestCeilUnix(t *testing.T) {
+	for _, tc := range []struct {
+		in   time.Time
+		want int64
+	}{
+		{time.Unix(10, 0), 10},
+		{time.Unix(10, 1), 11},
+		{time.Unix(10, 999_999_999), 11},
+	} {
+		if got := ceilUnix(tc.in); got != tc.want {
+			t.Errorf("ceilUnix(%v) = %d, want %d", tc.in, got, tc.want)
+		}
+	}
+}

@@ -1,0 +1,27 @@
+//go:build wasip1
+
+// Command echo is the smallest Airlock tool: "echo" returns its input
+// message unchanged. It uses no host function and needs no capability, which
+// makes it the reference module for round-trip and isolation checks.
+//
+// Build: GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -o echo.wasm ./plugins/echo
+package main
+
+import "github.com/airlock-dev/airlock/sdk/tool"
+
+type input struct {
+	Message string `json:"message"`
+}
+
+type output struct {
+	Message string `json:"message"`
+}
+
+//go:wasmexport echo
+func echo() int32 {
+	return tool.Handle(func(in input) (output, error) {
+		return output(in), nil
+	})
+}
+
+func main() {}

@@ -1,0 +1,299 @@
+package server
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/airlock-dev/airlock/abi"
+	"github.com/airlock-dev/airlock/host/audit"
+	"github.com/airlock-dev/airlock/host/bundle"
+	"github.com/airlock-dev/airlock/host/identity"
+	"github.com/airlock-dev/airlock/host/intent"
+	"github.com/airlock-dev/airlock/host/registry"
+	"github.com/airlock-dev/airlock/host/store"
+)
+
+func writeJSON(c echo.Context, status int, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	c.Response().Header().Set("Content-Type", "application/json")
+	c.Response().WriteHeader(status)
+	_, err = c.Response().Write(b)
+	return err
+}
+
+func (s *Server) getHost(c echo.Context) error {
+	jwk, err := s.d.HostKey.PublicJWK()
+	if err != nil {
+		return err
+	}
+	return writeJSON(c, http.StatusOK, map[string]any{
+		"did":        s.d.HostKey.DID(),
+		"jwk":        jwk,
+		"version":    s.d.Version,
+		"algorithms": identity.Algorithms,
+		"abi":        abi.Version,
+	})
+}
+
+func (s *Server) postIntent(c echo.Context) error {
+	proof, body, err := s.authenticate(c, MaxJSONBody)
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	res, out, err := s.d.Intents.Invoke(c.Request().Context(), proof, body)
+	if out != nil {
+		if out.Seq >= 0 {
+			c.Set(keySeq, out.Seq)
+		}
+		s.metrics.observeIntent(out.Decision, time.Since(start))
+	}
+	if err != nil {
+		return err
+	}
+	return writeJSON(c, http.StatusOK, res)
+}
+
+func (s *Server) getIntent(c echo.Context) error {
+	if _, _, err := s.authenticate(c, MaxJSONBody); err != nil {
+		return err
+	}
+	// Intents are answered synchronously; no intent is kept pending yet, so
+	// every id is unknown (the same answer whoever asks).
+	return errNotFound
+}
+
+// pluginView is how GET /v1/plugins lists a bundle.
+type pluginView struct {
+	Realm          string    `json:"realm"`
+	Name           string    `json:"name"`
+	Version        string    `json:"version"`
+	Publisher      string    `json:"publisher"`
+	ManifestSHA256 string    `json:"manifest_sha256"`
+	ModuleSHA256   string    `json:"module_sha256"`
+	Tools          []string  `json:"tools"`
+	InstalledAt    time.Time `json:"installed_at"`
+	InstalledBy    string    `json:"installed_by"`
+}
+
+func viewOf(p *registry.Plugin) pluginView {
+	v := pluginView{
+		Realm: p.Record.Realm, Name: p.Record.Name, Version: p.Record.Version,
+		Publisher: p.Record.Publisher, ManifestSHA256: p.Record.ManifestSHA256,
+		ModuleSHA256: p.Record.ModuleSHA256, InstalledAt: p.Record.InstalledAt,
+		InstalledBy: p.Record.InstalledBy, Tools: []string{},
+	}
+	for _, t := range p.Compiled.Manifest.Tools {
+		v.Tools = append(v.Tools, p.Record.Name+"/"+t.Name)
+	}
+	return v
+}
+
+func (s *Server) postPlugin(c echo.Context) error {
+	proof, body, err := s.authenticate(c, s.d.Config.Limits.BundleBytes)
+	if err != nil {
+		return err
+	}
+	realm := realmParam(c)
+	if err := s.requireOperator(proof.Iss, realm); err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	entry := audit.Entry{Realm: realm, Actor: proof.Iss, Action: "install", Request: proof.Jti, InputSHA256: sha256hex(body)}
+	v, verr := s.d.Registry.Verify(ctx, realm, body, func(ctx context.Context, realm, pub string) (bool, error) {
+		if !s.d.Config.PublisherTrusted(realm, pub) {
+			return false, nil
+		}
+		revoked, err := s.d.DB.Revoked(ctx, realm, store.KindPublisher, pub)
+		return !revoked, err
+	})
+	if verr != nil {
+		entry.Decision, entry.Reason = "deny", verr.Error()
+		if err := s.auditDecision(c, entry); err != nil {
+			return err
+		}
+		if !errors.Is(verr, bundle.ErrMalformed) && !errors.Is(verr, bundle.ErrTooLarge) &&
+			!errors.Is(verr, bundle.ErrHash) && !errors.Is(verr, bundle.ErrSignature) &&
+			!errors.Is(verr, bundle.ErrUntrusted) && !errors.Is(verr, bundle.ErrImport) &&
+			!errors.Is(verr, bundle.ErrSchema) {
+			s.d.Logger.Error("bundle verification failed", "err", verr)
+			return intent.ErrUnavailable
+		}
+		if errors.Is(verr, bundle.ErrSchema) {
+			// a manifest whose schemas do not compile is a malformed bundle
+			return errors.Join(errBadRequest, verr)
+		}
+		return verr
+	}
+	entry.Tool, entry.Decision, entry.Reason = v.Name(), "allow", "installed"
+	if err := s.auditDecision(c, entry); err != nil {
+		return err
+	}
+	p, err := s.d.Registry.Commit(ctx, v, proof.Iss, s.d.Now())
+	if err != nil {
+		s.d.Logger.Error("plugin commit failed", "err", err)
+		return intent.ErrUnavailable
+	}
+	return writeJSON(c, http.StatusCreated, viewOf(p))
+}
+
+func (s *Server) listPlugins(c echo.Context) error {
+	proof, _, err := s.authenticate(c, MaxJSONBody)
+	if err != nil {
+		return err
+	}
+	realm := realmParam(c)
+	if err := s.requireOperator(proof.Iss, realm); err != nil {
+		return err
+	}
+	out := []pluginView{}
+	for _, p := range s.d.Registry.List(realm) {
+		out = append(out, viewOf(p))
+	}
+	return writeJSON(c, http.StatusOK, map[string]any{"plugins": out})
+}
+
+func (s *Server) deletePlugin(c echo.Context) error {
+	proof, _, err := s.authenticate(c, MaxJSONBody)
+	if err != nil {
+		return err
+	}
+	realm := realmParam(c)
+	if err := s.requireOperator(proof.Iss, realm); err != nil {
+		return err
+	}
+	name := c.Param("name")
+	if _, ok := s.d.Registry.Get(realm, name); !ok {
+		return errNotFound
+	}
+	if err := s.auditDecision(c, audit.Entry{Realm: realm, Actor: proof.Iss, Action: "uninstall", Tool: name, Decision: "allow", Request: proof.Jti}); err != nil {
+		return err
+	}
+	if err := s.d.Registry.Remove(c.Request().Context(), realm, name); err != nil {
+		if errors.Is(err, registry.ErrNotFound) {
+			return errNotFound
+		}
+		return intent.ErrUnavailable
+	}
+	c.Response().WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// revocationRequest is the body of POST /v1/revocations (exactly one target).
+type revocationRequest struct {
+	Realm     string `json:"realm"`
+	Grant     string `json:"grant,omitempty"`
+	Agent     string `json:"agent,omitempty"`
+	Publisher string `json:"publisher,omitempty"`
+}
+
+func (s *Server) postRevocation(c echo.Context) error {
+	proof, body, err := s.authenticate(c, MaxJSONBody)
+	if err != nil {
+		return err
+	}
+	var req revocationRequest
+	if err := intent.StrictJSON(body, &req); err != nil {
+		return errors.Join(errBadRequest, err)
+	}
+	var kind store.RevocationKind
+	var subject string
+	n := 0
+	if req.Grant != "" {
+		kind, subject, n = store.KindGrant, req.Grant, n+1
+	}
+	if req.Agent != "" {
+		if _, err := identity.DecodeDID(req.Agent); err != nil {
+			return errors.Join(errBadRequest, errors.New("agent must be a did:key"))
+		}
+		kind, subject, n = store.KindAgent, req.Agent, n+1
+	}
+	if req.Publisher != "" {
+		if _, err := identity.DecodeDID(req.Publisher); err != nil {
+			return errors.Join(errBadRequest, errors.New("publisher must be a did:key"))
+		}
+		kind, subject, n = store.KindPublisher, req.Publisher, n+1
+	}
+	if req.Realm == "" || n != 1 {
+		return errors.Join(errBadRequest, errors.New("give realm and exactly one of grant, agent, publisher"))
+	}
+	if err := s.requireOperator(proof.Iss, req.Realm); err != nil {
+		return err
+	}
+	if err := s.auditDecision(c, audit.Entry{Realm: req.Realm, Actor: proof.Iss, Action: "revoke", Decision: "allow",
+		Reason: string(kind) + " " + subject, Request: proof.Jti}); err != nil {
+		return err
+	}
+	if err := s.d.DB.Revoke(c.Request().Context(), store.Revocation{Realm: req.Realm, Kind: kind, Subject: subject, At: s.d.Now().UTC(), By: proof.Iss}); err != nil {
+		s.d.Logger.Error("revocation store failed", "err", err)
+		return intent.ErrUnavailable
+	}
+	return writeJSON(c, http.StatusOK, map[string]any{"revoked": map[string]string{"realm": req.Realm, "kind": string(kind), "subject": subject}})
+}
+
+func (s *Server) getAudit(c echo.Context) error {
+	proof, _, err := s.authenticate(c, MaxJSONBody)
+	if err != nil {
+		return err
+	}
+	realm := realmParam(c)
+	if err := s.requireOperator(proof.Iss, realm); err != nil {
+		return err
+	}
+	from, limit := int64(0), 100
+	if v := c.QueryParam("from"); v != "" {
+		if err := json.Unmarshal([]byte(v), &from); err != nil || from < 0 {
+			return errors.Join(errBadRequest, errors.New("from must be a non-negative integer"))
+		}
+	}
+	if v := c.QueryParam("limit"); v != "" {
+		if err := json.Unmarshal([]byte(v), &limit); err != nil || limit < 1 || limit > 1000 {
+			return errors.Join(errBadRequest, errors.New("limit must be 1..1000"))
+		}
+	}
+	entries, err := s.d.Audit.Entries(c.Request().Context(), realm, from, limit)
+	if err != nil {
+		return intent.ErrUnavailable
+	}
+	if entries == nil {
+		entries = []audit.Entry{}
+	}
+	return writeJSON(c, http.StatusOK, map[string]any{"entries": entries})
+}
+
+func (s *Server) getCheckpoint(c echo.Context) error {
+	note, err := s.d.Audit.Checkpoint(c.Request().Context())
+	if err != nil {
+		return intent.ErrUnavailable
+	}
+	c.Response().Header().Set("Content-Type", "text/plain; charset=utf-8")
+	c.Response().WriteHeader(http.StatusOK)
+	_, err = c.Response().Write(note)
+	return err
+}
+
+func (s *Server) healthz(c echo.Context) error {
+	return writeJSON(c, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+func (s *Server) readyz(c echo.Context) error {
+	if err := s.d.DB.Ping(c.Request().Context()); err != nil {
+		return intent.ErrUnavailable
+	}
+	return writeJSON(c, http.StatusOK, map[string]string{"status": "ready"})
+}
+
+func sha256hex(b []byte) string {
+	s := sha256.Sum256(b)
+	return hex.EncodeToString(s[:])
+}

@@ -1,0 +1,61 @@
+package server
+
+import (
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// metrics are the server's Prometheus collectors, on a private registry.
+// Labels are bounded: route templates (not raw paths), status codes and
+// decisions from fixed sets.
+type metrics struct {
+	reg       *prometheus.Registry
+	requests  *prometheus.CounterVec
+	latency   *prometheus.HistogramVec
+	intents   *prometheus.CounterVec
+	intentDur *prometheus.HistogramVec
+}
+
+func newMetrics() *metrics {
+	m := &metrics{
+		reg: prometheus.NewRegistry(),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "airlock_http_requests_total", Help: "HTTP requests by route template and status.",
+		}, []string{"route", "status"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "airlock_http_request_duration_seconds", Help: "HTTP request latency by route template.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
+		}, []string{"route"}),
+		intents: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "airlock_intents_total", Help: "Intents by decision (allow, deny, done, failed).",
+		}, []string{"decision"}),
+		intentDur: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "airlock_intent_duration_seconds", Help: "Intent latency by decision.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
+		}, []string{"decision"}),
+	}
+	m.reg.MustRegister(m.requests, m.latency, m.intents, m.intentDur,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+var knownDecisions = map[string]bool{"allow": true, "deny": true, "done": true, "failed": true}
+
+func (m *metrics) observeRequest(route string, status int, d time.Duration) {
+	if route == "" {
+		route = "unmatched"
+	}
+	m.requests.WithLabelValues(route, strconv.Itoa(status)).Inc()
+	m.latency.WithLabelValues(route).Observe(d.Seconds())
+}
+
+func (m *metrics) observeIntent(decision string, d time.Duration) {
+	if !knownDecisions[decision] {
+		decision = "other"
+	}
+	m.intents.WithLabelValues(decision).Inc()
+	m.intentDur.WithLabelValues(decision).Observe(d.Seconds())
+}
