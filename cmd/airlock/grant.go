@@ -190,4 +190,3 @@ func readGrant(path string) (string, error) {
 	}
 	return strings.TrimSpace(string(raw)), nil
 }
-

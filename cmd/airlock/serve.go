@@ -138,8 +138,8 @@ func openHost(ctx context.Context, cfg *config.Config, logger *slog.Logger) (_ *
 	}
 	h.server = server.New(server.Deps{
 		HostKey: h.key, Config: cfg, DB: h.db, Audit: h.log, Registry: h.registry, Intents: svc,
-		Proofs:  &identity.RequestVerifier{HostDID: h.key.DID(), Replay: h.db},
-		Logger:  logger, Version: version,
+		Proofs: &identity.RequestVerifier{HostDID: h.key.DID(), Replay: h.db},
+		Logger: logger, Version: version,
 	})
 	return h, nil
 }

@@ -69,7 +69,9 @@ type ToolError struct {
 	Message string
 }
 
-func (e *ToolError) Error() string { return "intent: tool failed: " + string(e.Reason) + ": " + e.Message }
+func (e *ToolError) Error() string {
+	return "intent: tool failed: " + string(e.Reason) + ": " + e.Message
+}
 
 // Limits are the host maximums.
 type Limits struct {
