@@ -135,7 +135,24 @@ func (s *Server) postPlugin(c echo.Context) error {
 		}
 		return verr
 	}
-	entry.Tool, entry.Decision, entry.Reason = v.Name(), "allow", "installed"
+	entry.Tool = v.Name()
+	if s.d.Registry.Changes(v) {
+		// a re-install that changes what agents see waits for an operator
+		entry.Decision, entry.Reason = "hold", "tool surface changed; installed version keeps serving until approved"
+		if err := s.auditDecision(c, entry); err != nil {
+			return err
+		}
+		sum, err := s.d.Registry.Hold(ctx, v, proof.Iss, s.d.Now())
+		if err != nil {
+			s.d.Logger.Error("plugin hold failed", "err", err)
+			return intent.ErrUnavailable
+		}
+		return writeJSON(c, http.StatusAccepted, map[string]string{
+			"status": "pending_approval", "name": v.Bundle.Manifest.Name,
+			"version": v.Bundle.Manifest.Version, "manifest_sha256": sum,
+		})
+	}
+	entry.Decision, entry.Reason = "allow", "installed"
 	if err := s.auditDecision(c, entry); err != nil {
 		return err
 	}
@@ -145,6 +162,40 @@ func (s *Server) postPlugin(c echo.Context) error {
 		return intent.ErrUnavailable
 	}
 	return writeJSON(c, http.StatusCreated, viewOf(p))
+}
+
+// approveRequest is the body of POST /v1/plugins/{name}/approve.
+type approveRequest struct {
+	ManifestSHA256 string `json:"manifest_sha256"`
+}
+
+func (s *Server) approvePlugin(c echo.Context) error {
+	proof, body, err := s.authenticate(c, MaxJSONBody)
+	if err != nil {
+		return err
+	}
+	realm := realmParam(c)
+	if err := s.requireOperator(proof.Iss, realm); err != nil {
+		return err
+	}
+	var req approveRequest
+	if err := intent.StrictJSON(body, &req); err != nil || req.ManifestSHA256 == "" {
+		return errors.Join(errBadRequest, errors.New(`body must be {"manifest_sha256": "<hex>"}`))
+	}
+	name := c.Param("name")
+	if err := s.auditDecision(c, audit.Entry{Realm: realm, Actor: proof.Iss, Action: "approve_plugin", Tool: name,
+		Decision: "allow", Reason: "manifest " + req.ManifestSHA256, Request: proof.Jti}); err != nil {
+		return err
+	}
+	p, err := s.d.Registry.Approve(c.Request().Context(), realm, name, req.ManifestSHA256)
+	if err != nil {
+		if errors.Is(err, registry.ErrNotFound) {
+			return errNotFound
+		}
+		s.d.Logger.Error("plugin approve failed", "err", err)
+		return intent.ErrUnavailable
+	}
+	return writeJSON(c, http.StatusOK, viewOf(p))
 }
 
 func (s *Server) listPlugins(c echo.Context) error {

@@ -66,7 +66,7 @@ type Server struct {
 	echo      *echo.Echo
 	metrics   *metrics
 	handshake *handshakes
-	ready     func(ctx context.Context) error
+	routes    map[string]bool // registered route templates (metrics labels)
 }
 
 // New builds the server and its routes.
@@ -82,7 +82,11 @@ func New(d Deps) *Server {
 	s := &Server{d: d, echo: e, metrics: newMetrics(), handshake: newHandshakes()}
 	e.HTTPErrorHandler = s.errorHandler
 	e.Use(s.receipts)
-	s.routes()
+	s.register()
+	s.routes = map[string]bool{}
+	for _, r := range e.Routes() {
+		s.routes[r.Path] = true
+	}
 	return s
 }
 
@@ -95,7 +99,7 @@ func (s *Server) Echo() *echo.Echo { return s.echo }
 // Registry returns the Prometheus registry with the server's metrics.
 func (s *Server) Registry() *prometheus.Registry { return s.metrics.reg }
 
-func (s *Server) routes() {
+func (s *Server) register() {
 	e := s.echo
 	e.GET("/v1/host", s.getHost)
 	e.POST("/v1/handshake", s.postHandshake)
@@ -104,6 +108,7 @@ func (s *Server) routes() {
 	e.POST("/v1/plugins", s.postPlugin)
 	e.GET("/v1/plugins", s.listPlugins)
 	e.DELETE("/v1/plugins/:name", s.deletePlugin)
+	e.POST("/v1/plugins/:name/approve", s.approvePlugin)
 	e.POST("/v1/revocations", s.postRevocation)
 	e.GET("/v1/audit", s.getAudit)
 	e.GET("/v1/audit/checkpoint", s.getCheckpoint)
@@ -174,7 +179,11 @@ func (s *Server) receipts(next echo.HandlerFunc) echo.HandlerFunc {
 		orig.Header().Set("Content-Length", strconv.Itoa(bw.buf.Len()))
 		orig.WriteHeader(status)
 		_, _ = orig.Write(bw.buf.Bytes())
-		s.metrics.observeRequest(c.Path(), status, time.Since(start))
+		route := c.Path()
+		if !s.routes[route] {
+			route = "unmatched" // raw paths would make label cardinality unbounded
+		}
+		s.metrics.observeRequest(route, status, time.Since(start))
 		return nil
 	}
 }

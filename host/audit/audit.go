@@ -246,7 +246,7 @@ func (l *Log) Append(ctx context.Context, e Entry) (int64, error) {
 	if l.stale {
 		// The last insert failed; it may still have reached the disk.
 		if err := l.reload(ctx); err != nil {
-			return -1, fmt.Errorf("audit: %w: %v", ErrUnavailable, err)
+			return -1, unavailable(err)
 		}
 	}
 	e.Index = l.size
@@ -297,10 +297,17 @@ func (l *Log) Entries(ctx context.Context, realm string, from int64, limit int) 
 		limit = MaxEntries
 	}
 	from = max(from, 0)
-	rows, err := l.db.QueryContext(ctx, `
-		SELECT idx, leaf FROM audit_entries
-		WHERE idx >= ? AND (? = '' OR realm = ?)
-		ORDER BY idx LIMIT ?`, from, realm, realm, limit)
+	var (
+		rows *sql.Rows
+		err  error
+	)
+	if realm == "" {
+		rows, err = l.db.QueryContext(ctx, `
+			SELECT idx, leaf FROM audit_entries WHERE idx >= ? ORDER BY idx LIMIT ?`, from, limit)
+	} else {
+		rows, err = l.db.QueryContext(ctx, `
+			SELECT idx, leaf FROM audit_entries WHERE realm = ? AND idx >= ? ORDER BY idx LIMIT ?`, realm, from, limit)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("audit: %w: entries: %v", ErrUnavailable, err)
 	}
@@ -349,6 +356,15 @@ func decodeLeaf(leaf []byte) (Entry, error) {
 		return Entry{}, errors.New("leaf: not in canonical form")
 	}
 	return e, nil
+}
+
+// unavailable makes err, from reload, also wrap ErrUnavailable: whatever
+// went wrong, the entry was not written.
+func unavailable(err error) error {
+	if errors.Is(err, ErrUnavailable) {
+		return err
+	}
+	return fmt.Errorf("%w: %w", ErrUnavailable, err)
 }
 
 func genesis() []byte { return make([]byte, sha256.Size) }

@@ -61,7 +61,7 @@ func (l *Log) Checkpoint(ctx context.Context) ([]byte, error) {
 	defer l.mu.Unlock()
 	if l.stale {
 		if err := l.reload(ctx); err != nil {
-			return nil, fmt.Errorf("audit: %w: %v", ErrUnavailable, err)
+			return nil, unavailable(err)
 		}
 	}
 	if l.cpNote != nil && l.cpSize == l.size {

@@ -17,12 +17,14 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sort"
 	"sync"
 	"time"
 
+	"github.com/airlock-dev/airlock/abi"
 	"github.com/airlock-dev/airlock/host/bundle"
 	"github.com/airlock-dev/airlock/host/runtime"
 	"github.com/airlock-dev/airlock/host/store"
@@ -166,12 +168,65 @@ func (r *Registry) Verify(ctx context.Context, realm string, raw []byte, trust T
 	return &Verified{Bundle: b, Compiled: compiled, Module: mod, Realm: realm}, nil
 }
 
-// Commit stores a verified bundle and makes it callable, replacing any
-// plugin of the same name in the realm.
-func (r *Registry) Commit(ctx context.Context, v *Verified, installedBy string, now time.Time) (*Plugin, error) {
+// Changes reports whether installing v would change the surface an agent
+// sees of an installed plugin of the same name: any tool added, removed, or
+// with another description, schema, capability list or approval flag. Such a
+// re-install must be approved by an operator (no silent rug pulls).
+func (r *Registry) Changes(v *Verified) bool {
+	old, ok := r.Get(v.Realm, v.Bundle.Manifest.Name)
+	if !ok {
+		return false
+	}
+	return !sameSurface(old.Compiled.Manifest, v.Bundle.Manifest)
+}
+
+func sameSurface(a, b *bundle.Manifest) bool {
+	if len(a.Tools) != len(b.Tools) {
+		return false
+	}
+	byName := map[string]bundle.Tool{}
+	for _, t := range a.Tools {
+		byName[t.Name] = t
+	}
+	for _, t := range b.Tools {
+		o, ok := byName[t.Name]
+		if !ok || o.Description != t.Description || o.Approval != t.Approval ||
+			!sameJSON(o.InputSchema, t.InputSchema) || !sameJSON(o.OutputSchema, t.OutputSchema) ||
+			!sameCaps(o.Capabilities, t.Capabilities) {
+			return false
+		}
+	}
+	return true
+}
+
+func sameJSON(a, b []byte) bool {
+	var x, y bytes.Buffer
+	if json.Compact(&x, a) != nil || json.Compact(&y, b) != nil {
+		return false
+	}
+	return bytes.Equal(x.Bytes(), y.Bytes())
+}
+
+func sameCaps(a, b []abi.Capability) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	set := map[abi.Capability]bool{}
+	for _, c := range a {
+		set[c] = true
+	}
+	for _, c := range b {
+		if !set[c] {
+			return false
+		}
+	}
+	return true
+}
+
+func record(v *Verified, installedBy string, now time.Time) store.Plugin {
 	b := v.Bundle
 	msum := sha256.Sum256(b.ManifestJSON)
-	rec := store.Plugin{
+	return store.Plugin{
 		Realm:          v.Realm,
 		Name:           b.Manifest.Name,
 		Version:        b.Manifest.Version,
@@ -184,6 +239,51 @@ func (r *Registry) Commit(ctx context.Context, v *Verified, installedBy string, 
 		InstalledBy:    installedBy,
 		InstalledAt:    now.UTC(),
 	}
+}
+
+// Hold stores v as the pending version of its plugin; the installed version
+// keeps serving until [Registry.Approve]. It returns the manifest hash an
+// operator must approve.
+func (r *Registry) Hold(ctx context.Context, v *Verified, installedBy string, now time.Time) (string, error) {
+	rec := record(v, installedBy, now)
+	if err := r.db.PutPending(ctx, rec); err != nil {
+		return "", fmt.Errorf("registry: %w", err)
+	}
+	return rec.ManifestSHA256, nil
+}
+
+// Approve promotes the pending version of name whose manifest hash is
+// manifestSHA256 and makes it callable.
+func (r *Registry) Approve(ctx context.Context, realm, name, manifestSHA256 string) (*Plugin, error) {
+	pending, err := r.db.GetPending(ctx, realm, name)
+	if err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, ErrNotFound
+		}
+		return nil, fmt.Errorf("registry: %w", err)
+	}
+	if pending.ManifestSHA256 != manifestSHA256 {
+		return nil, ErrNotFound
+	}
+	p, err := r.load(ctx, *pending)
+	if err != nil {
+		return nil, fmt.Errorf("registry: %w", err)
+	}
+	if err := r.db.PromotePending(ctx, realm, name, manifestSHA256); err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, ErrNotFound
+		}
+		return nil, fmt.Errorf("registry: %w", err)
+	}
+	r.put(p)
+	return p, nil
+}
+
+// Commit stores a verified bundle and makes it callable, replacing any
+// plugin of the same name in the realm. Callers hold surface changes for
+// approval first (see [Registry.Changes]).
+func (r *Registry) Commit(ctx context.Context, v *Verified, installedBy string, now time.Time) (*Plugin, error) {
+	rec := record(v, installedBy, now)
 	if err := r.db.PutPlugin(ctx, rec); err != nil {
 		return nil, fmt.Errorf("registry: %w", err)
 	}

@@ -1,7 +1,8 @@
 package runtime
 
 import (
-	"bytes"
+	_ "bytes"
+
 	"context"
 	"encoding/json"
 	"fmt"
@@ -97,7 +98,7 @@ func readRequest(ctx context.Context, p *extism.CurrentPlugin, offset uint64) ([
 	if !ok {
 		return nil, abi.CodeBadRequest
 	}
-	return bytes.Clone(view), ""
+	return view, ""
 }
 
 func requestProblem(code abi.Code) string {

@@ -40,6 +40,21 @@ var migrations = []string{
 		installed_at    INTEGER NOT NULL, -- unix microseconds
 		PRIMARY KEY (realm, name)
 	);`,
+	// 2: re-installs that change a tool's surface wait here for approval.
+	`CREATE TABLE pending_plugins (
+		realm           TEXT NOT NULL,
+		name            TEXT NOT NULL,
+		version         TEXT NOT NULL,
+		manifest_sha256 TEXT NOT NULL,
+		manifest        BLOB NOT NULL,
+		manifest_jws    TEXT NOT NULL,
+		module_sha256   TEXT NOT NULL,
+		module          BLOB NOT NULL,
+		publisher       TEXT NOT NULL,
+		installed_by    TEXT NOT NULL,
+		installed_at    INTEGER NOT NULL,
+		PRIMARY KEY (realm, name)
+	);`,
 }
 
 // migrate applies the pending migrations, each in its own transaction

@@ -28,6 +28,11 @@ type Plugin struct {
 // refuses a plugin whose hashes do not match its bytes, so the registry never
 // holds a module under another module's hash.
 func (db *DB) PutPlugin(ctx context.Context, p Plugin) error {
+	return db.putPlugin(ctx, "plugins", p)
+}
+
+// putPlugin writes p into table (plugins or pending_plugins).
+func (db *DB) putPlugin(ctx context.Context, table string, p Plugin) error {
 	if err := db.check(); err != nil {
 		return err
 	}
@@ -44,7 +49,7 @@ func (db *DB) PutPlugin(ctx context.Context, p Plugin) error {
 		p.InstalledAt = db.now()
 	}
 	_, err := db.sql.ExecContext(ctx, `
-		INSERT INTO plugins (realm, name, version, manifest_sha256, manifest, manifest_jws,
+		INSERT INTO `+table+` (realm, name, version, manifest_sha256, manifest, manifest_jws,
 			module_sha256, module, publisher, installed_by, installed_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (realm, name) DO UPDATE SET
@@ -64,13 +69,18 @@ func (db *DB) PutPlugin(ctx context.Context, p Plugin) error {
 // GetPlugin returns the plugin name of realm, module bytes included, or an
 // error wrapping ErrNotFound.
 func (db *DB) GetPlugin(ctx context.Context, realm, name string) (*Plugin, error) {
+	return db.getPlugin(ctx, "plugins", realm, name)
+}
+
+// getPlugin reads one plugin from table (plugins or pending_plugins).
+func (db *DB) getPlugin(ctx context.Context, table, realm, name string) (*Plugin, error) {
 	if err := db.check(); err != nil {
 		return nil, err
 	}
 	row := db.sql.QueryRowContext(ctx, `
 		SELECT realm, name, version, manifest_sha256, manifest, manifest_jws,
 			module_sha256, module, publisher, installed_by, installed_at
-		FROM plugins WHERE realm = ? AND name = ?`, realm, name)
+		FROM `+table+` WHERE realm = ? AND name = ?`, realm, name)
 	var (
 		p  Plugin
 		at int64
