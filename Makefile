@@ -49,8 +49,10 @@ fuzz: ## Run each fuzz target for FUZZTIME (default 10s)
 	done
 
 .PHONY: bench
-bench: ## Run the benchmarks (results go to BENCHMARKS.md by hand)
-	$(GO) test -run '^$$' -bench . -benchmem -benchtime $${BENCHTIME:-2s} ./bench/...
+bench: ## Run the benchmarks (BENCHTIME per benchmark, default 2s; HTTP_REQUESTS per HTTP run, default 1000); results go to BENCHMARKS.md by hand
+	$(GO) test -run '^$$' -bench '^Benchmark(Reused|Fresh)Instance$$' -benchmem -benchtime $${BENCHTIME:-2s} -timeout 10m ./host/runtime/
+	$(GO) test -run '^$$' -bench . -skip '^BenchmarkHTTPIntents$$' -benchmem -benchtime $${BENCHTIME:-2s} -timeout 10m ./bench/...
+	$(GO) test -run '^$$' -bench '^BenchmarkHTTPIntents$$' -benchmem -benchtime $${HTTP_REQUESTS:-1000}x -timeout 10m ./bench/
 
 .PHONY: staticcheck
 staticcheck:

@@ -10,6 +10,7 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"net/url"
 	"os"
 	"strings"
 
@@ -98,6 +99,11 @@ func Parse(raw []byte) (*Config, error) {
 	if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) {
 		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
+	// A second YAML document would be ignored silently; refuse it.
+	var extra yaml.Node
+	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("%w: more than one YAML document", ErrInvalid)
+	}
 	if c.Realms == nil {
 		c.Realms = map[string]Realm{}
 	}
@@ -180,11 +186,12 @@ func contains(list []string, s string) bool {
 	return false
 }
 
+// redactURL keeps only the scheme, host and path of a store URL: userinfo
+// and query may hold a password, so they are never echoed.
 func redactURL(s string) string {
-	if i := strings.Index(s, "@"); i >= 0 {
-		if j := strings.Index(s, "://"); j >= 0 && j < i {
-			return s[:j+3] + "…" + s[i:]
-		}
+	u, err := url.Parse(s)
+	if err != nil {
+		return "postgres://…"
 	}
-	return s
+	return (&url.URL{Scheme: u.Scheme, Host: u.Host, Path: u.Path}).String()
 }

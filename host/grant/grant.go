@@ -108,6 +108,9 @@ func ValidRealm(s string) bool { return realmRE.MatchString(s) }
 // Parse decodes grant claims strictly: unknown fields, trailing data and
 // missing required claims are errors. It does not check signatures or time.
 func Parse(payload []byte) (*Claims, error) {
+	if err := checkKeys(payload); err != nil {
+		return nil, fmt.Errorf("%w: claims: %v", ErrInvalid, err)
+	}
 	dec := json.NewDecoder(bytes.NewReader(payload))
 	dec.DisallowUnknownFields()
 	var c Claims
@@ -139,6 +142,50 @@ func Parse(payload []byte) (*Claims, error) {
 	return &c, nil
 }
 
+// checkKeys refuses what encoding/json lets through silently and another
+// verifier may read differently: a duplicate member (Go keeps the last one)
+// and a member name that is not lower case (Go matches "SUB" to sub). Every
+// member name of the grant claims is lower case, so neither is ever needed.
+func checkKeys(payload []byte) error {
+	dec := json.NewDecoder(bytes.NewReader(payload))
+	var stack []map[string]bool // one set of seen names per open object; nil for arrays
+	expectKey := false
+	for {
+		tok, err := dec.Token()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if expectKey {
+			expectKey = false
+			if name, ok := tok.(string); ok {
+				seen := stack[len(stack)-1]
+				if name != strings.ToLower(name) {
+					return fmt.Errorf("member %q is not lower case", name)
+				}
+				if seen[name] {
+					return fmt.Errorf("duplicate member %q", name)
+				}
+				seen[name] = true
+				continue
+			}
+		}
+		switch tok {
+		case json.Delim('{'):
+			stack = append(stack, map[string]bool{})
+		case json.Delim('['):
+			stack = append(stack, nil)
+		case json.Delim('}'), json.Delim(']'):
+			stack = stack[:len(stack)-1]
+		}
+		// The next token is a member name when the innermost container is
+		// an object and no value is pending.
+		expectKey = len(stack) > 0 && stack[len(stack)-1] != nil && dec.More()
+	}
+}
+
 // Grant is a verified, compiled grant.
 type Grant struct {
 	Claims Claims
@@ -162,11 +209,11 @@ func compileToolGlob(s string) (pattern, error) {
 	}
 	ns, name, ok := strings.Cut(s, "/")
 	if !ok {
-		return pattern{}, fmt.Errorf("%w: tool pattern %q: want BUNDLE/TOOL", ErrInvalid, s)
+		return pattern{}, fmt.Errorf("tool pattern %q: want BUNDLE/TOOL", s)
 	}
 	for _, seg := range []string{ns, name} {
 		if seg != "*" && !segmentRE.MatchString(seg) {
-			return pattern{}, fmt.Errorf("%w: tool pattern %q: segment %q is neither a name nor *", ErrInvalid, s, seg)
+			return pattern{}, fmt.Errorf("tool pattern %q: segment %q is neither a name nor *", s, seg)
 		}
 	}
 	return pattern{ns, name}, nil
@@ -185,7 +232,7 @@ func compileGlobs(field string, in []string) ([]pattern, error) {
 	for _, s := range in {
 		p, err := compileToolGlob(s)
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", field, err)
+			return nil, fmt.Errorf("%w: %s: %v", ErrInvalid, field, err)
 		}
 		out = append(out, p)
 	}

@@ -24,6 +24,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"reflect"
+	"strings"
 	"time"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
@@ -129,7 +131,12 @@ func DecodeRequest(body []byte) (*Request, error) {
 }
 
 // StrictJSON decodes data into v refusing unknown fields and trailing data.
+// When v points to a struct, the members of the top-level object must also
+// be named exactly as the struct's JSON fields, each at most once.
 func StrictJSON(data []byte, v any) error {
+	if err := checkMembers(data, v); err != nil {
+		return err
+	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
@@ -137,6 +144,63 @@ func StrictJSON(data []byte, v any) error {
 	}
 	if _, err := dec.Token(); err != io.EOF {
 		return errors.New("trailing data after JSON value")
+	}
+	return nil
+}
+
+// checkMembers refuses, in a top-level JSON object to be decoded into the
+// struct v points to, a member named twice or a member whose name is not
+// exactly one of the struct's JSON field names. encoding/json would match
+// such a name case-insensitively and keep the last of duplicates: a parser
+// differential with any other reader of the same signed bytes. Anything
+// that is not an object is left for the decoder to refuse.
+func checkMembers(data []byte, v any) error {
+	t := reflect.TypeOf(v)
+	for t != nil && t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t == nil || t.Kind() != reflect.Struct {
+		return nil
+	}
+	names := map[string]bool{}
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		if !f.IsExported() {
+			continue
+		}
+		name := f.Name
+		if tag, ok := f.Tag.Lookup("json"); ok {
+			if tag == "-" {
+				continue
+			}
+			if n, _, _ := strings.Cut(tag, ","); n != "" {
+				name = n
+			}
+		}
+		names[name] = true
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return nil
+	}
+	seen := map[string]bool{}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil // malformed: the decoder reports it
+		}
+		name, _ := tok.(string)
+		if !names[name] {
+			return fmt.Errorf("json: unknown field %q", name)
+		}
+		if seen[name] {
+			return fmt.Errorf("json: duplicate field %q", name)
+		}
+		seen[name] = true
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			return nil
+		}
 	}
 	return nil
 }

@@ -159,6 +159,11 @@ func (e *Engine) inspectModule(ctx context.Context, wasm []byte) (info *ModuleIn
 			info, callable, err = nil, nil, fmt.Errorf("runtime: %w: decoder panic", ErrInvalidModule)
 		}
 	}()
+	// wazero allocates vectors at their declared length: bound them by the
+	// input size before it sees the bytes (see checkBounds).
+	if err := checkBounds(wasm); err != nil {
+		return nil, nil, fmt.Errorf("runtime: %w: %w", ErrInvalidModule, err)
+	}
 	cm, err := e.inspect.CompileModule(ctx, wasm)
 	if err != nil {
 		return nil, nil, fmt.Errorf("runtime: %w: %w", ErrInvalidModule, err)

@@ -1,8 +1,7 @@
 package runtime
 
 import (
-	_ "bytes"
-
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -98,7 +97,7 @@ func readRequest(ctx context.Context, p *extism.CurrentPlugin, offset uint64) ([
 	if !ok {
 		return nil, abi.CodeBadRequest
 	}
-	return view, ""
+	return bytes.Clone(view), ""
 }
 
 func requestProblem(code abi.Code) string {

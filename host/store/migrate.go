@@ -55,6 +55,14 @@ var migrations = []string{
 		installed_at    INTEGER NOT NULL,
 		PRIMARY KEY (realm, name)
 	);`,
+	// 3: durable per-day budgets.
+	`CREATE TABLE egress_usage (
+		realm TEXT NOT NULL,
+		agent TEXT NOT NULL,
+		day   TEXT NOT NULL, -- UTC YYYY-MM-DD
+		bytes INTEGER NOT NULL,
+		PRIMARY KEY (realm, agent, day)
+	) WITHOUT ROWID;`,
 }
 
 // migrate applies the pending migrations, each in its own transaction

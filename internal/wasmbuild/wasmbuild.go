@@ -36,7 +36,7 @@ var (
 // not modify the returned slice.
 func Build(tb testing.TB, pkgPath string) []byte {
 	tb.Helper()
-	key := filepath.ToSlash(filepath.Clean(pkgPath))
+	key := cleanPath(pkgPath)
 
 	mu.Lock()
 	defer mu.Unlock()
@@ -49,6 +49,11 @@ func Build(tb testing.TB, pkgPath string) []byte {
 	}
 	built[key] = b
 	return b
+}
+
+// cleanPath is the cache key of a package directory.
+func cleanPath(pkgPath string) string {
+	return filepath.ToSlash(filepath.Clean(pkgPath))
 }
 
 func build(pkgPath string) ([]byte, error) {

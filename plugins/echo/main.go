@@ -7,6 +7,8 @@
 // Build: GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -o echo.wasm ./plugins/echo
 package main
 
+//lint:file-ignore U1000 staticcheck does not see //go:wasmexport roots
+
 import "github.com/airlock-dev/airlock/sdk/tool"
 
 type input struct {

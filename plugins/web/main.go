@@ -11,6 +11,8 @@
 // Build: GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -o web.wasm ./plugins/web
 package main
 
+//lint:file-ignore U1000 staticcheck does not see //go:wasmexport roots
+
 import (
 	"errors"
 	"net/url"

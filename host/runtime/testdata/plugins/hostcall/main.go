@@ -7,6 +7,8 @@
 // that kept a view of guest memory instead of a copy would see the change.
 package main
 
+//lint:file-ignore U1000 staticcheck does not see //go:wasmexport roots
+
 import (
 	"encoding/json"
 

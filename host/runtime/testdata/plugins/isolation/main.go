@@ -12,6 +12,8 @@
 // tool.Log, so its module imports the log host function and nothing else.
 package main
 
+//lint:file-ignore U1000 staticcheck does not see //go:wasmexport roots
+
 import (
 	"math/rand"
 	"os"

@@ -4,6 +4,8 @@
 // host must stop it at its deadline and keep serving.
 package main
 
+//lint:file-ignore U1000 staticcheck does not see //go:wasmexport roots
+
 var counter uint64
 
 //go:wasmexport spin

@@ -1,0 +1,265 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/airlock-dev/airlock/host/audit"
+	"github.com/airlock-dev/airlock/host/bundle"
+	"github.com/airlock-dev/airlock/host/config"
+	"github.com/airlock-dev/airlock/host/egress"
+	"github.com/airlock-dev/airlock/host/grant"
+	"github.com/airlock-dev/airlock/host/identity"
+	"github.com/airlock-dev/airlock/host/intent"
+	"github.com/airlock-dev/airlock/host/registry"
+	"github.com/airlock-dev/airlock/host/runtime"
+	"github.com/airlock-dev/airlock/host/store"
+	"github.com/airlock-dev/airlock/internal/wasmbuild"
+	"github.com/airlock-dev/airlock/server"
+)
+
+// realm is the realm the benchmark host trusts its operator and publisher in.
+const realm = "default"
+
+// echoTool is the tool every benchmark calls.
+const echoTool = "echo/echo"
+
+// host is an Airlock host assembled like cmd/airlock's openHost, in a
+// temporary data directory, serving on a loopback listener.
+type host struct {
+	dir       string
+	cfg       *config.Config
+	key       *identity.Key
+	operator  *identity.Key
+	publisher *identity.Key
+	db        *store.DB
+	audit     *audit.Log
+	engine    *runtime.Engine
+	registry  *registry.Registry
+	intents   *intent.Service
+	server    *server.Server
+	baseURL   string // http://127.0.0.1:PORT
+
+	stop    context.CancelFunc // stops Serve and the checkpoint loop
+	stopped sync.WaitGroup
+}
+
+// shared is the host of this test binary, built on first use (compiling the
+// Go echo module takes seconds, and a benchmark function runs once per b.N)
+// and closed by TestMain.
+var shared struct {
+	once sync.Once
+	host *host
+	err  error
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if shared.host != nil {
+		if err := shared.host.close(); err != nil {
+			fmt.Fprintln(os.Stderr, "bench: closing the host:", err)
+			code = max(code, 1)
+		}
+	}
+	os.Exit(code)
+}
+
+// sharedHost returns the test binary's host, starting it on first use.
+func sharedHost(tb testing.TB) *host {
+	tb.Helper()
+	wasm := wasmbuild.Build(tb, "plugins/echo")
+	shared.once.Do(func() {
+		shared.host, shared.err = startHost(context.Background(), wasm)
+	})
+	if shared.err != nil {
+		tb.Fatalf("bench host: %v", shared.err)
+	}
+	return shared.host
+}
+
+// logger reports the host's warnings and errors on stderr: a benchmark run
+// whose host logs errors is suspect.
+func logger() *slog.Logger {
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+}
+
+// startHost assembles a host around a fresh data directory, installs the echo
+// plugin into realm and starts serving on 127.0.0.1:0.
+func startHost(ctx context.Context, echoWasm []byte) (_ *host, err error) {
+	dir, err := os.MkdirTemp("", "airlock-bench-")
+	if err != nil {
+		return nil, err
+	}
+	h := &host{dir: dir, stop: func() {}}
+	defer func() {
+		if err != nil {
+			err = errors.Join(err, h.close())
+		}
+	}()
+	if h.key, err = identity.GenerateKey(identity.KeyEd25519); err != nil {
+		return nil, err
+	}
+	if h.operator, err = identity.GenerateKey(identity.KeyEd25519); err != nil {
+		return nil, err
+	}
+	if h.publisher, err = identity.GenerateKey(identity.KeyEd25519); err != nil {
+		return nil, err
+	}
+	h.cfg = config.Default()
+	h.cfg.Listen = "127.0.0.1:0"
+	h.cfg.Data = dir
+	h.cfg.Realms[realm] = config.Realm{
+		Operators:  []string{h.operator.DID()},
+		Publishers: []string{h.publisher.DID()},
+	}
+	if err := h.cfg.Validate(); err != nil {
+		return nil, err
+	}
+	log := logger()
+
+	if h.db, err = store.Open(ctx, filepath.Join(dir, "airlock.db")); err != nil {
+		return nil, err
+	}
+	priv, _ := h.key.Ed25519()
+	if h.audit, err = audit.Open(ctx, h.db.SQL(), "airlock/"+h.key.DID(), priv, audit.WithLogger(log)); err != nil {
+		return nil, err
+	}
+	lim := h.cfg.Limits
+	if h.engine, err = runtime.New(ctx, runtime.Config{
+		CacheDir:       filepath.Join(dir, "cache"),
+		Logger:         log,
+		MaxMemoryPages: uint32(lim.MemoryMB) * 16,
+		MaxTimeout:     time.Duration(lim.TimeoutMS) * time.Millisecond,
+		MaxOutputBytes: lim.OutputBytes,
+	}); err != nil {
+		return nil, err
+	}
+	if h.registry, err = registry.Open(ctx, h.db, h.engine, lim.BundleBytes); err != nil {
+		return nil, err
+	}
+	policy, err := egress.NewAddressPolicy(h.cfg.Egress.AllowPrivate)
+	if err != nil {
+		return nil, err
+	}
+	h.intents = &intent.Service{
+		Grants:      &grant.Verifier{HostDID: h.key.DID(), Trust: h.cfg.OperatorTrusted},
+		Registry:    h.registry,
+		Engine:      h.engine,
+		Audit:       h.audit,
+		Revocations: h.db,
+		Egress:      egress.NewClient(egress.Config{Policy: policy}),
+		Limits:      intent.Limits{MemoryMB: lim.MemoryMB, TimeoutMS: lim.TimeoutMS, OutputBytes: lim.OutputBytes},
+		Logger:      log,
+	}
+	h.server = server.New(server.Deps{
+		HostKey: h.key, Config: h.cfg, DB: h.db, Audit: h.audit, Registry: h.registry, Intents: h.intents,
+		Proofs: &identity.RequestVerifier{HostDID: h.key.DID(), Replay: h.db},
+		Logger: log, Version: "bench",
+	})
+	if err := h.installEcho(ctx, echoWasm); err != nil {
+		return nil, err
+	}
+
+	ln, err := net.Listen("tcp", h.cfg.Listen)
+	if err != nil {
+		return nil, err
+	}
+	h.baseURL = "http://" + ln.Addr().String()
+	runCtx, cancel := context.WithCancel(ctx)
+	h.stop = cancel
+	h.stopped.Add(2)
+	go func() {
+		defer h.stopped.Done()
+		if err := h.server.Serve(runCtx, ln); err != nil {
+			log.Error("bench: serve", "err", err)
+		}
+	}()
+	go func() {
+		defer h.stopped.Done()
+		h.audit.Run(runCtx, time.Duration(lim.CheckpointSecs)*time.Second)
+	}()
+	return h, nil
+}
+
+// installEcho signs plugins/echo as the publisher and installs it the way
+// POST /v1/plugins does: verify, audit, commit.
+func (h *host) installEcho(ctx context.Context, wasm []byte) error {
+	root, err := wasmbuild.RepoRoot()
+	if err != nil {
+		return err
+	}
+	tmpl, err := os.ReadFile(filepath.Join(root, "plugins", "echo", "manifest.json"))
+	if err != nil {
+		return err
+	}
+	b, err := bundle.Build(tmpl, wasm, h.publisher)
+	if err != nil {
+		return err
+	}
+	var buf bytes.Buffer
+	if err := b.Write(&buf); err != nil {
+		return err
+	}
+	v, err := h.registry.Verify(ctx, realm, buf.Bytes(), func(_ context.Context, r, pub string) (bool, error) {
+		return h.cfg.PublisherTrusted(r, pub), nil
+	})
+	if err != nil {
+		return err
+	}
+	if _, err := h.audit.Append(ctx, audit.Entry{Realm: realm, Actor: h.operator.DID(), Action: "install",
+		Tool: v.Name(), Decision: "allow", Reason: "installed by the benchmark"}); err != nil {
+		return err
+	}
+	_, err = h.registry.Commit(ctx, v, h.operator.DID(), time.Now())
+	return err
+}
+
+// close stops serving, then releases the engine and the database and removes
+// the data directory.
+func (h *host) close() error {
+	h.stop()
+	h.stopped.Wait()
+	var errs []error
+	if h.engine != nil {
+		errs = append(errs, h.engine.Close(context.Background()))
+	}
+	if h.db != nil {
+		errs = append(errs, h.db.Close())
+	}
+	errs = append(errs, os.RemoveAll(h.dir))
+	return errors.Join(errs...)
+}
+
+// agent is one agent: its own key and a grant for echo/* issued to it.
+type agent struct {
+	key   *identity.Key
+	grant string
+}
+
+// newAgent generates an agent key and has the operator grant it echo/* on
+// this host for an hour.
+func (h *host) newAgent(tb testing.TB) agent {
+	tb.Helper()
+	k, err := identity.GenerateKey(identity.KeyEd25519)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	now := time.Now()
+	tok, err := grant.Issue(h.operator, grant.Claims{
+		Sub: k.DID(), Aud: h.key.DID(), Realm: realm, Exp: now.Add(time.Hour).Unix(),
+		Tools: []string{"echo/*"},
+	}, now)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return agent{key: k, grant: tok}
+}

@@ -1,0 +1,186 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/netip"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/airlock-dev/airlock/sdk/client"
+)
+
+// maxLoadDuration bounds one round of the load generator; a round that needs
+// longer fails instead of reporting numbers for fewer requests than b.N.
+const maxLoadDuration = 2 * time.Minute
+
+// errNotLoopback is returned by the load generator's dialer for any address
+// that is not a loopback IP literal (host names included: no DNS lookups).
+var errNotLoopback = errors.New("bench: refusing to dial a non-loopback address")
+
+// loopbackTransport is an HTTP transport that keeps up to conns idle
+// connections to the host and dials nothing but loopback IP literals.
+func loopbackTransport(conns int) *http.Transport {
+	d := &net.Dialer{Timeout: 10 * time.Second}
+	return &http.Transport{
+		Proxy: nil, // never a proxy, whatever the environment says
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			host, _, err := net.SplitHostPort(addr)
+			if err != nil {
+				return nil, fmt.Errorf("%w: %q", errNotLoopback, addr)
+			}
+			ip, err := netip.ParseAddr(host)
+			if err != nil || !ip.IsLoopback() {
+				return nil, fmt.Errorf("%w: %q", errNotLoopback, addr)
+			}
+			return d.DialContext(ctx, network, addr)
+		},
+		MaxIdleConns:        conns,
+		MaxIdleConnsPerHost: conns,
+		IdleConnTimeout:     time.Minute,
+	}
+}
+
+// agentClient is one agent talking to the host through sdk/client, which
+// signs a fresh request proof per request and verifies every receipt.
+type agentClient struct {
+	agent
+	c *client.Client
+}
+
+// agentClients creates n agents, each with its own key, grant and client,
+// sharing one loopback transport.
+func (h *host) agentClients(tb testing.TB, n int) []agentClient {
+	tb.Helper()
+	hc := &http.Client{Transport: loopbackTransport(n), Timeout: time.Minute}
+	out := make([]agentClient, n)
+	for i := range out {
+		a := h.newAgent(tb)
+		c, err := client.New(h.baseURL, a.key, client.Options{HostDID: h.key.DID(), HTTP: hc})
+		if err != nil {
+			tb.Fatal(err)
+		}
+		out[i] = agentClient{agent: a, c: c}
+	}
+	return out
+}
+
+// invokeEcho sends one signed echo intent and checks the verified answer.
+func (a agentClient) invokeEcho(ctx context.Context) error {
+	res, resp, err := a.c.Invoke(ctx, echoTool, echoInput, a.grant)
+	if err != nil {
+		return err
+	}
+	if resp.Status != http.StatusOK || string(res.Output) != string(echoInput) {
+		return fmt.Errorf("bench: echo answered %d %s", resp.Status, res.Output)
+	}
+	return nil
+}
+
+// loadResult is one run of the load generator.
+type loadResult struct {
+	latencies []time.Duration // sorted ascending
+	elapsed   time.Duration
+}
+
+// quantile returns the q-quantile of the latencies by the nearest-rank
+// method (the smallest latency with at least q of the samples at or below
+// it). With fewer than 1/(1-q) samples it is the maximum.
+func (r loadResult) quantile(q float64) time.Duration {
+	n := len(r.latencies)
+	if n == 0 {
+		return 0
+	}
+	rank := int(q * float64(n))
+	if float64(rank) < q*float64(n) {
+		rank++ // ceil
+	}
+	rank = min(max(rank, 1), n)
+	return r.latencies[rank-1]
+}
+
+// runLoad sends n echo intents, each client a worker sending one request at
+// a time. It stops at the first failure or when ctx is done, and then reports
+// an error: a result always covers exactly n successful requests.
+func runLoad(ctx context.Context, clients []agentClient, n int) (loadResult, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	lat := make([]time.Duration, n)
+	var (
+		next     atomic.Int64
+		wg       sync.WaitGroup
+		errOnce  sync.Once
+		firstErr error
+	)
+	fail := func(err error) {
+		errOnce.Do(func() { firstErr = err; cancel() })
+	}
+	start := time.Now()
+	for _, c := range clients {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= n || ctx.Err() != nil {
+					return
+				}
+				t0 := time.Now()
+				if err := c.invokeEcho(ctx); err != nil {
+					fail(fmt.Errorf("request %d of %d: %w", i+1, n, err))
+					return
+				}
+				lat[i] = time.Since(t0)
+			}
+		})
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	if firstErr != nil {
+		return loadResult{}, firstErr
+	}
+	if err := ctx.Err(); err != nil {
+		return loadResult{}, fmt.Errorf("bench: load generator stopped before %d requests: %w", n, err)
+	}
+	slices.Sort(lat)
+	return loadResult{latencies: lat, elapsed: elapsed}, nil
+}
+
+func milliseconds(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// BenchmarkHTTPIntents measures signed intents per second over HTTP on
+// loopback: N agents, each a worker with its own key and grant, each request
+// with a freshly signed proof (sdk/client) and a verified receipt. ns/op is
+// wall time divided by requests (the inverse of throughput); req/s, p50, p99
+// and p999 latency per request are reported as metrics.
+func BenchmarkHTTPIntents(b *testing.B) {
+	h := sharedHost(b)
+	for _, n := range []int{8, 32} {
+		b.Run(fmt.Sprintf("agents=%d", n), func(b *testing.B) {
+			clients := h.agentClients(b, n)
+			ctx, cancel := context.WithTimeout(context.Background(), maxLoadDuration)
+			defer cancel()
+			// One request per agent first: opens the connections and
+			// compiles echo for its memory limit, outside the timing.
+			for _, c := range clients {
+				if err := c.invokeEcho(ctx); err != nil {
+					b.Fatalf("warm-up: %v", err)
+				}
+			}
+			b.ResetTimer()
+			res, err := runLoad(ctx, clients, b.N)
+			b.StopTimer()
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.ReportMetric(float64(b.N)/res.elapsed.Seconds(), "req/s")
+			b.ReportMetric(milliseconds(res.quantile(0.50)), "p50-ms")
+			b.ReportMetric(milliseconds(res.quantile(0.99)), "p99-ms")
+			b.ReportMetric(milliseconds(res.quantile(0.999)), "p999-ms")
+		})
+	}
+}

@@ -1,0 +1,74 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/airlock-dev/airlock/host/identity"
+	"github.com/airlock-dev/airlock/host/intent"
+)
+
+// echoInput is the input of every benchmark call; echo answers it unchanged.
+var echoInput = json.RawMessage(`{"message":"hello from the benchmark"}`)
+
+// intentBody is the POST /v1/intents body for one echo call under a's grant.
+func intentBody(tb testing.TB, a agent) []byte {
+	tb.Helper()
+	body, err := json.Marshal(intent.Request{Tool: echoTool, Input: echoInput, Grant: a.grant})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return body
+}
+
+// verifiedProof is the proof the HTTP layer hands to Service.Invoke after
+// checking it: a fresh jti per request, as every signed request has.
+func verifiedProof(tb testing.TB, h *host, a agent, body []byte, now time.Time) *identity.Proof {
+	tb.Helper()
+	jti, err := identity.NewJTI()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return &identity.Proof{
+		Iss: a.key.DID(), Aud: h.key.DID(), Jti: jti, Iat: now.Unix(), Exp: now.Add(time.Minute).Unix(),
+		Htm: http.MethodPost, Htu: "/v1/intents", Bh: identity.BodyHash(body),
+	}
+}
+
+// checkEcho fails unless output is echoInput, so a refused or broken intent
+// is never timed as a fast one.
+func checkEcho(tb testing.TB, output json.RawMessage) {
+	tb.Helper()
+	if !bytes.Equal(output, echoInput) {
+		tb.Fatalf("echo answered %s, want %s", output, echoInput)
+	}
+}
+
+// BenchmarkPipeline runs one echo intent through the whole decision path
+// (intent.Service.Invoke) with the request proof already verified: grant
+// signature and claims, revocation lookups, input schema, a fresh instance,
+// output schema and two audit appends to the SQLite file.
+func BenchmarkPipeline(b *testing.B) {
+	h := sharedHost(b)
+	a := h.newAgent(b)
+	body := intentBody(b, a)
+	ctx := context.Background()
+	// The first call compiles echo for its manifest's memory limit; keep it
+	// out of the timing.
+	res, _, err := h.intents.Invoke(ctx, verifiedProof(b, h, a, body, time.Now()), body)
+	if err != nil {
+		b.Fatal(err)
+	}
+	checkEcho(b, res.Output)
+	for b.Loop() {
+		res, out, err := h.intents.Invoke(ctx, verifiedProof(b, h, a, body, time.Now()), body)
+		if err != nil {
+			b.Fatalf("intent refused (audit index %d): %v", out.Seq, err)
+		}
+		checkEcho(b, res.Output)
+	}
+}

@@ -1,0 +1,46 @@
+package store
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+)
+
+func TestEgressUsageSurvivesRestart(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "airlock.db")
+	db, err := Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.AddEgress(ctx, "default", "did:key:zA", "2026-11-27", 100); err != nil {
+		t.Fatal(err)
+	}
+	total, err := db.AddEgress(ctx, "default", "did:key:zA", "2026-11-27", 50)
+	if err != nil || total != 150 {
+		t.Fatalf("total = %d, %v; want 150", total, err)
+	}
+	if _, err := db.AddEgress(ctx, "default", "did:key:zA", "2026-11-27", -1); err == nil {
+		t.Fatal("negative byte count accepted")
+	}
+	db.Close()
+	db, err = Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for _, c := range []struct {
+		realm, agent, day string
+		want              int64
+	}{
+		{"default", "did:key:zA", "2026-11-27", 150},
+		{"other", "did:key:zA", "2026-11-27", 0},   // another realm is another budget
+		{"default", "did:key:zB", "2026-11-27", 0}, // another agent
+		{"default", "did:key:zA", "2026-11-28", 0}, // another day
+	} {
+		got, err := db.Egress(ctx, c.realm, c.agent, c.day)
+		if err != nil || got != c.want {
+			t.Errorf("Egress(%s, %s, %s) = %d, %v; want %d", c.realm, c.agent, c.day, got, err, c.want)
+		}
+	}
+}
