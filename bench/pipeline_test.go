@@ -8,8 +8,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/airlock-dev/airlock/host/audit"
 	"github.com/airlock-dev/airlock/host/identity"
 	"github.com/airlock-dev/airlock/host/intent"
+	"github.com/airlock-dev/airlock/host/runtime"
 )
 
 // echoInput is the input of every benchmark call; echo answers it unchanged.
@@ -71,4 +73,59 @@ func BenchmarkPipeline(b *testing.B) {
 		}
 		checkEcho(b, res.Output)
 	}
+}
+
+// BenchmarkPipelineBreakdown interleaves, in every iteration, one pipeline
+// intent, one bare fresh-instance run of the same module under the same
+// limits (runtime.Engine.Invoke) and two audit appends, and reports the mean
+// of each. On a shared machine whose load drifts between benchmarks, only
+// interleaved numbers give a fair pipeline-vs-fresh ratio. ns/op is the sum.
+func BenchmarkPipelineBreakdown(b *testing.B) {
+	h := sharedHost(b)
+	a := h.newAgent(b)
+	body := intentBody(b, a)
+	ctx := context.Background()
+	tool, err := h.registry.Tool(realm, echoTool)
+	if err != nil {
+		b.Fatal(err)
+	}
+	lim := tool.Plugin.Compiled.Manifest.Limits
+	call := runtime.Call{Export: tool.Tool.Tool.Name, Input: echoInput, Limits: runtime.Limits{
+		MemoryPages: uint32(lim.MemoryMB) * 16, Timeout: time.Duration(lim.TimeoutMS) * time.Millisecond,
+	}}
+	entry := audit.Entry{Realm: realm, Actor: a.key.DID(), Action: "invoke", Tool: echoTool,
+		Decision: "allow", Reason: "started", InputSHA256: identity.BodyHash(body)}
+	if _, _, err := h.intents.Invoke(ctx, verifiedProof(b, h, a, body, time.Now()), body); err != nil {
+		b.Fatal(err)
+	}
+	var pipeline, fresh, appends time.Duration
+	n := 0
+	for b.Loop() {
+		t0 := time.Now()
+		res, _, err := h.intents.Invoke(ctx, verifiedProof(b, h, a, body, time.Now()), body)
+		if err != nil {
+			b.Fatal(err)
+		}
+		t1 := time.Now()
+		out, err := h.engine.Invoke(ctx, tool.Plugin.Module, call)
+		if err != nil {
+			b.Fatal(err)
+		}
+		t2 := time.Now()
+		for range 2 {
+			if _, err := h.audit.Append(ctx, entry); err != nil {
+				b.Fatal(err)
+			}
+		}
+		t3 := time.Now()
+		checkEcho(b, res.Output)
+		checkEcho(b, out)
+		pipeline, fresh, appends = pipeline+t1.Sub(t0), fresh+t2.Sub(t1), appends+t3.Sub(t2)
+		n++
+	}
+	mean := func(d time.Duration) float64 { return milliseconds(d) / float64(n) }
+	b.ReportMetric(mean(pipeline), "pipeline-ms")
+	b.ReportMetric(mean(fresh), "fresh-ms")
+	b.ReportMetric(mean(appends), "2appends-ms")
+	b.ReportMetric(float64(pipeline)/float64(fresh), "pipeline/fresh")
 }

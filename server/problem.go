@@ -6,6 +6,7 @@ import (
 
 	"github.com/airlock-dev/airlock/abi"
 	"github.com/airlock-dev/airlock/host/audit"
+	"github.com/airlock-dev/airlock/host/budget"
 	"github.com/airlock-dev/airlock/host/bundle"
 	"github.com/airlock-dev/airlock/host/grant"
 	"github.com/airlock-dev/airlock/host/identity"
@@ -77,6 +78,10 @@ func problemFor(err error) *Problem {
 		return problem(abi.CodeUnauthenticated, err.Error())
 	case errors.Is(err, grant.ErrInvalid):
 		return problem(abi.CodeGrantInvalid, err.Error())
+	case errors.Is(err, intent.ErrOutputBlocked):
+		return problem(abi.CodeOutputBlocked, err.Error())
+	case errors.Is(err, budget.ErrExceeded):
+		return problem(abi.CodeBudgetExceeded, err.Error())
 	case errors.Is(err, intent.ErrRevoked):
 		return problem(abi.CodeGrantRevoked, err.Error())
 	case errors.Is(err, bundle.ErrSchema):

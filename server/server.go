@@ -33,6 +33,7 @@ import (
 	"github.com/airlock-dev/airlock/host/intent"
 	"github.com/airlock-dev/airlock/host/registry"
 	"github.com/airlock-dev/airlock/host/store"
+	"github.com/airlock-dev/airlock/host/vault"
 )
 
 // MaxJSONBody caps every JSON request body (DESIGN §9).
@@ -53,6 +54,7 @@ type Deps struct {
 	DB       *store.DB
 	Audit    *audit.Log
 	Registry *registry.Registry
+	Vault    *vault.Vault
 	Intents  *intent.Service
 	Proofs   *identity.RequestVerifier
 	Logger   *slog.Logger
@@ -110,6 +112,9 @@ func (s *Server) register() {
 	e.DELETE("/v1/plugins/:name", s.deletePlugin)
 	e.POST("/v1/plugins/:name/approve", s.approvePlugin)
 	e.POST("/v1/revocations", s.postRevocation)
+	e.GET("/v1/secrets/:realm", s.listSecrets)
+	e.PUT("/v1/secrets/:realm/:name", s.putSecret)
+	e.DELETE("/v1/secrets/:realm/:name", s.deleteSecret)
 	e.GET("/v1/audit", s.getAudit)
 	e.GET("/v1/audit/checkpoint", s.getCheckpoint)
 	e.GET("/healthz", s.healthz)

@@ -14,14 +14,17 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/airlock-dev/airlock/host/audit"
+	"github.com/airlock-dev/airlock/host/budget"
 	"github.com/airlock-dev/airlock/host/config"
 	"github.com/airlock-dev/airlock/host/egress"
 	"github.com/airlock-dev/airlock/host/grant"
 	"github.com/airlock-dev/airlock/host/identity"
 	"github.com/airlock-dev/airlock/host/intent"
+	"github.com/airlock-dev/airlock/host/mail"
 	"github.com/airlock-dev/airlock/host/registry"
 	"github.com/airlock-dev/airlock/host/runtime"
 	"github.com/airlock-dev/airlock/host/store"
+	"github.com/airlock-dev/airlock/host/vault"
 	"github.com/airlock-dev/airlock/server"
 )
 
@@ -74,6 +77,7 @@ type host struct {
 	log      *audit.Log
 	engine   *runtime.Engine
 	registry *registry.Registry
+	vault    *vault.Vault
 	server   *server.Server
 }
 
@@ -122,6 +126,9 @@ func openHost(ctx context.Context, cfg *config.Config, logger *slog.Logger) (_ *
 	if h.registry, err = registry.Open(ctx, h.db, h.engine, cfg.Limits.BundleBytes); err != nil {
 		return nil, err
 	}
+	if h.vault, err = vault.OpenDataDir(ctx, h.db.SQL(), cfg.Data); err != nil {
+		return nil, err
+	}
 	policy, err := egress.NewAddressPolicy(cfg.Egress.AllowPrivate)
 	if err != nil {
 		return nil, err
@@ -132,12 +139,17 @@ func openHost(ctx context.Context, cfg *config.Config, logger *slog.Logger) (_ *
 		Engine:      h.engine,
 		Audit:       h.log,
 		Revocations: h.db,
-		Egress:      egress.NewClient(egress.Config{Policy: policy}),
+		Egress:      egress.NewClient(egress.Config{Policy: policy, Logger: logger}),
+		Vault:       h.vault,
+		Calls:       &budget.Calls{},
+		Usage:       h.db,
+		DataDir:     cfg.Data,
+		Mail:        mail.Config{Relay: cfg.Mail.Relay, From: cfg.Mail.From},
 		Limits:      intent.Limits{MemoryMB: cfg.Limits.MemoryMB, TimeoutMS: cfg.Limits.TimeoutMS, OutputBytes: cfg.Limits.OutputBytes},
 		Logger:      logger,
 	}
 	h.server = server.New(server.Deps{
-		HostKey: h.key, Config: cfg, DB: h.db, Audit: h.log, Registry: h.registry, Intents: svc,
+		HostKey: h.key, Config: cfg, DB: h.db, Audit: h.log, Registry: h.registry, Vault: h.vault, Intents: svc,
 		Proofs: &identity.RequestVerifier{HostDID: h.key.DID(), Replay: h.db},
 		Logger: logger, Version: version,
 	})

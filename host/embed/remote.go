@@ -145,8 +145,10 @@ func checkModel(m string) error {
 	}
 	digits := true
 	for _, c := range []byte(m) {
-		if c <= ' ' || c >= 0x7f {
-			return errors.New("model name must be printable ASCII without spaces")
+		if c <= ' ' || c >= 0x7f || c == '@' {
+			// '@' is refused so that a URL with userinfo can never be
+			// read as a host plus a model name.
+			return errors.New("model name must be printable ASCII without spaces or '@'")
 		}
 		if c < '0' || c > '9' {
 			digits = false

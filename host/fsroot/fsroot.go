@@ -64,11 +64,11 @@ func Open(dataDir, realm string, read, write []string) (*Area, error) {
 		return nil, fmt.Errorf("fsroot: create realm area: %w", err)
 	}
 	if err := requireDir(top, realm); err != nil {
-		return nil, fmt.Errorf("fsroot: realm area: %w", err)
+		return nil, fail(classify(err), "open realm", realm, err)
 	}
 	area, err := top.OpenRoot(realm)
 	if err != nil {
-		return nil, fmt.Errorf("fsroot: open realm area: %w", classify(err))
+		return nil, fail(classify(err), "open realm", realm, err)
 	}
 	return &Area{root: area, read: r, write: w}, nil
 }
@@ -123,7 +123,8 @@ func (a *Area) Read(p string) ([]byte, error) {
 
 // Write replaces the file at p, which must lie under a write root, with data
 // (at most MaxFileBytes), atomically. Missing parent directories under the
-// write root are created (mode 0700); the file gets mode 0600.
+// write root are created (mode 0700); the file gets mode 0600. File names
+// starting with ".airlock-tmp-" are reserved for in-flight writes.
 func (a *Area) Write(p string, data []byte) error {
 	const op = "write"
 	if len(data) > MaxFileBytes {
@@ -134,7 +135,7 @@ func (a *Area) Write(p string, data []byte) error {
 		return err
 	}
 	defer sub.Close()
-	if rel == "." {
+	if rel == "." || strings.HasPrefix(path.Base(rel), tmpPrefix) {
 		return fail(ErrInvalid, op, p, nil)
 	}
 	dir := path.Dir(rel)
@@ -257,9 +258,9 @@ func (a *Area) mkdirRoot(root string) error {
 	return nil
 }
 
-// errLinkedRoot: a grant root component is a symbolic link or not a
-// directory.
-var errLinkedRoot = errors.New("grant root component is not a directory")
+// errNotDir: a realm area or grant root component is a symbolic link or
+// not a directory.
+var errNotDir = errors.New("symbolic link or not a directory")
 
 // requireDir checks that every component of dir (a clean relative path) is a
 // real directory in r, not a symbolic link, so that a grant root cannot be
@@ -273,7 +274,7 @@ func requireDir(r *os.Root, dir string) error {
 			return err
 		}
 		if !fi.IsDir() {
-			return errLinkedRoot
+			return errNotDir
 		}
 	}
 	return nil

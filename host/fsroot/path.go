@@ -2,6 +2,7 @@ package fsroot
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 )
@@ -18,51 +19,53 @@ const (
 )
 
 // checkPath validates a tool-supplied path and returns it without the
-// trailing slash that dirOK allows. See the package doc for the grammar.
-func checkPath(p string, dirOK bool) (string, error) {
+// trailing slash that dirOK allows, or "" and what is wrong with it. See the
+// package doc for the grammar.
+func checkPath(p string, dirOK bool) (clean, problem string) {
 	if dirOK && len(p) > 1 && strings.HasSuffix(p, "/") {
 		p = p[:len(p)-1]
 	}
-	if err := checkRel(p); err != nil {
-		return "", err
+	if problem := checkRel(p); problem != "" {
+		return "", problem
 	}
-	return p, nil
+	return p, ""
 }
 
 // checkRel is the grammar shared by paths and grant roots: a non-empty
 // relative slash path of at most MaxPathBytes, valid UTF-8, no control
-// character, no backslash, and no segment that is empty, "." or "..".
-func checkRel(p string) error {
+// character, no backslash, and no segment that is empty, "." or "..". It
+// returns what is wrong with p, or "".
+func checkRel(p string) string {
 	switch {
 	case p == "":
-		return fmt.Errorf("%w: empty", ErrInvalid)
+		return "empty"
 	case len(p) > MaxPathBytes:
-		return fmt.Errorf("%w: longer than %d bytes", ErrInvalid, MaxPathBytes)
+		return "longer than " + strconv.Itoa(MaxPathBytes) + " bytes"
 	case !utf8.ValidString(p):
-		return fmt.Errorf("%w: not UTF-8", ErrInvalid)
+		return "not UTF-8"
 	case p[0] == '/':
-		return fmt.Errorf("%w: absolute", ErrInvalid)
+		return "absolute"
 	}
 	for i := 0; i < len(p); i++ {
 		c := p[i]
 		switch {
 		case c == 0:
-			return fmt.Errorf("%w: NUL byte", ErrInvalid)
+			return "NUL byte"
 		case c < 0x20 || c == 0x7f:
-			return fmt.Errorf("%w: control character", ErrInvalid)
+			return "control character"
 		case c == '\\':
-			return fmt.Errorf("%w: backslash", ErrInvalid)
+			return "backslash"
 		}
 	}
 	for seg := range strings.SplitSeq(p, "/") {
 		switch seg {
 		case "":
-			return fmt.Errorf("%w: empty segment", ErrInvalid)
+			return "empty segment"
 		case ".", "..":
-			return fmt.Errorf("%w: %q segment", ErrInvalid, seg)
+			return `"` + seg + `" segment`
 		}
 	}
-	return nil
+	return ""
 }
 
 // compileRoots validates grant roots ("docs/" or "docs") and returns them
@@ -71,8 +74,8 @@ func compileRoots(kind string, roots []string) ([]string, error) {
 	out := make([]string, 0, len(roots))
 	for _, r := range roots {
 		c := strings.TrimSuffix(r, "/")
-		if err := checkRel(c); err != nil {
-			return nil, fmt.Errorf("fsroot: %s root %s: %w", kind, quote(r), err)
+		if problem := checkRel(c); problem != "" {
+			return nil, fmt.Errorf("fsroot: %s root %s: %w: %s", kind, quote(r), ErrInvalid, problem)
 		}
 		out = append(out, c)
 	}

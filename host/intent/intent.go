@@ -26,19 +26,24 @@ import (
 	"log/slog"
 	"reflect"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
 	"github.com/airlock-dev/airlock/abi"
 	"github.com/airlock-dev/airlock/host/audit"
+	"github.com/airlock-dev/airlock/host/budget"
 	"github.com/airlock-dev/airlock/host/bundle"
 	"github.com/airlock-dev/airlock/host/egress"
 	"github.com/airlock-dev/airlock/host/grant"
 	"github.com/airlock-dev/airlock/host/identity"
+	"github.com/airlock-dev/airlock/host/mail"
 	"github.com/airlock-dev/airlock/host/registry"
 	"github.com/airlock-dev/airlock/host/runtime"
 	"github.com/airlock-dev/airlock/host/store"
+	"github.com/airlock-dev/airlock/host/vault"
 )
 
 // Decision errors. The HTTP layer maps each to one problem code.
@@ -48,6 +53,8 @@ var (
 	ErrRevoked     = errors.New("intent: grant revoked")
 	ErrNotFound    = errors.New("intent: not found")
 	ErrUnavailable = errors.New("intent: unavailable")
+	// ErrOutputBlocked: the output carried a credential and was withheld.
+	ErrOutputBlocked = errors.New("intent: output blocked")
 )
 
 // Request is the decoded body of POST /v1/intents.
@@ -95,9 +102,16 @@ type Service struct {
 	Audit       audit.Appender
 	Revocations Revocations
 	Egress      *egress.Client
+	Vault       *vault.Vault   // nil: no secrets on this host
+	Calls       *budget.Calls  // calls-per-minute budgets
+	Usage       budget.Counter // durable egress budgets
+	DataDir     string         // file areas live in DataDir/files/<realm>
+	Mail        mail.Config    // SMTP relay for mail_send
 	Limits      Limits
 	Logger      *slog.Logger
 	Now         func() time.Time // nil → time.Now
+
+	callsOnce sync.Once
 }
 
 // Outcome is what Invoke reports besides the result: the audit index of the
@@ -106,6 +120,16 @@ type Outcome struct {
 	Seq      int64
 	Tool     string
 	Decision string
+}
+
+// calls returns the call limiter (a private one when none was given).
+func (s *Service) calls() *budget.Calls {
+	s.callsOnce.Do(func() {
+		if s.Calls == nil {
+			s.Calls = &budget.Calls{}
+		}
+	})
+	return s.Calls
 }
 
 func (s *Service) now() time.Time {
@@ -210,27 +234,36 @@ func sha(b []byte) string {
 	return hex.EncodeToString(s[:])
 }
 
+// call is one invocation in a tree of nested calls: the top-level intent
+// and every tool_call below it run under the same grant and agent.
+type call struct {
+	grant   *grant.Grant
+	agent   string
+	request string // request proof jti
+	depth   int    // 0 for the intent itself
+	parent  int64  // audit index of the parent's invoke entry (0 at the top)
+	nested  *atomic.Int32
+}
+
+// Nested-call limits.
+const (
+	MaxDepth  = 4  // tool → tool → … at most this deep below the intent
+	MaxFanout = 16 // nested calls in one intent's whole tree
+)
+
 // Invoke runs one intent for the agent that signed proof. On error the
 // Outcome still carries the audit index of the denial.
 func (s *Service) Invoke(ctx context.Context, proof *identity.Proof, body []byte) (*Result, *Outcome, error) {
 	out := &Outcome{Seq: -1, Decision: "deny"}
 	entry := audit.Entry{Actor: proof.Iss, Action: "invoke", Request: proof.Jti, InputSHA256: sha(body)}
 	deny := func(err error) (*Result, *Outcome, error) {
-		entry.Decision, entry.Reason = "deny", reasonOf(err)
-		idx, aerr := s.Audit.Append(ctx, entry)
-		if aerr != nil {
-			s.Logger.Error("audit append failed; refusing", "err", aerr)
-			return nil, out, fmt.Errorf("%w: audit log unavailable", ErrUnavailable)
-		}
-		out.Seq = idx
-		return nil, out, err
+		return nil, out, s.denied(ctx, entry, out, err)
 	}
-
 	req, err := DecodeRequest(body)
 	if err != nil {
 		return deny(err)
 	}
-	entry.Tool = req.Tool
+	entry.Tool, entry.InputSHA256 = req.Tool, sha(req.Input)
 	out.Tool = req.Tool
 	if len(req.Chain) > 0 {
 		return deny(fmt.Errorf("%w: delegated grant chains are not accepted yet", grant.ErrInvalid))
@@ -246,28 +279,68 @@ func (s *Service) Invoke(ctx context.Context, proof *identity.Proof, body []byte
 	if !g.AllowTool(req.Tool) {
 		return deny(fmt.Errorf("%w: tool %s is not in the grant", ErrForbidden, req.Tool))
 	}
-	tool, err := s.Registry.Tool(g.Claims.Realm, req.Tool)
+	c := &call{grant: g, agent: proof.Iss, request: proof.Jti, nested: new(atomic.Int32)}
+	output, err := s.run(ctx, c, req.Tool, req.Input, out)
 	if err != nil {
-		return deny(fmt.Errorf("%w: tool %s", ErrNotFound, req.Tool))
+		return nil, out, err
 	}
-	if revoked, err := s.Revocations.Revoked(ctx, g.Claims.Realm, store.KindPublisher, tool.Plugin.Record.Publisher); err != nil {
+	id, err := identity.NewJTI()
+	if err != nil {
+		return nil, out, fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	return &Result{ID: id, Output: json.RawMessage(output), Flags: []string{}}, out, nil
+}
+
+// denied audits a refusal and returns err, or unavailable when the refusal
+// cannot be recorded.
+func (s *Service) denied(ctx context.Context, e audit.Entry, out *Outcome, err error) error {
+	e.Decision, e.Reason = "deny", reasonOf(err)
+	idx, aerr := s.Audit.Append(ctx, e)
+	if aerr != nil {
+		s.Logger.Error("audit append failed; refusing", "err", aerr)
+		return fmt.Errorf("%w: audit log unavailable", ErrUnavailable)
+	}
+	out.Seq, out.Decision = idx, "deny"
+	return err
+}
+
+// run gates, runs and audits one tool call of c (the intent itself or a
+// nested tool_call) and returns the checked output.
+func (s *Service) run(ctx context.Context, c *call, toolID string, input json.RawMessage, out *Outcome) ([]byte, error) {
+	g := c.grant
+	realm := g.Claims.Realm
+	entry := audit.Entry{Realm: realm, Actor: c.agent, Action: "invoke", Tool: toolID, Request: c.request,
+		Grant: g.Claims.Jti, InputSHA256: sha(input), Parent: c.parent}
+	if c.depth > 0 {
+		entry.Action = "tool_call"
+	}
+	deny := func(err error) ([]byte, error) { return nil, s.denied(ctx, entry, out, err) }
+
+	if err := s.calls().Allow(realm, c.agent, g.Claims.Budget.CallsPerMinute, s.now()); err != nil {
+		return deny(err)
+	}
+	tool, err := s.Registry.Tool(realm, toolID)
+	if err != nil {
+		return deny(fmt.Errorf("%w: tool %s", ErrNotFound, toolID))
+	}
+	if revoked, err := s.Revocations.Revoked(ctx, realm, store.KindPublisher, tool.Plugin.Record.Publisher); err != nil {
 		return deny(fmt.Errorf("%w: revocation store: %v", ErrUnavailable, err))
 	} else if revoked {
 		return deny(fmt.Errorf("%w: the tool's publisher is revoked", ErrForbidden))
 	}
-	for _, c := range tool.Tool.Tool.Capabilities {
-		if !g.Allows(c) {
-			return deny(fmt.Errorf("%w: tool %s needs capability %s, which the grant does not give", ErrForbidden, req.Tool, c))
+	for _, cp := range tool.Tool.Tool.Capabilities {
+		if !g.Allows(cp) {
+			return deny(fmt.Errorf("%w: tool %s needs capability %s, which the grant does not give", ErrForbidden, toolID, cp))
 		}
 	}
-	if tool.Tool.Tool.Approval || g.NeedsApproval(req.Tool) {
-		return deny(fmt.Errorf("%w: tool %s needs human approval, and approval gates are not available on this host yet", ErrForbidden, req.Tool))
+	if tool.Tool.Tool.Approval || g.NeedsApproval(toolID) {
+		return deny(fmt.Errorf("%w: tool %s needs human approval, and approval gates are not available on this host yet", ErrForbidden, toolID))
 	}
-	input, err := jsonschema.UnmarshalJSON(bytes.NewReader(req.Input))
+	value, err := jsonschema.UnmarshalJSON(bytes.NewReader(input))
 	if err != nil {
 		return deny(fmt.Errorf("%w: input is not JSON", ErrBadRequest))
 	}
-	if err := tool.Tool.ValidateInput(input); err != nil {
+	if err := tool.Tool.ValidateInput(value); err != nil {
 		return deny(err)
 	}
 
@@ -276,25 +349,19 @@ func (s *Service) Invoke(ctx context.Context, proof *identity.Proof, body []byte
 	startIdx, err := s.Audit.Append(ctx, entry)
 	if err != nil {
 		s.Logger.Error("audit append failed; refusing", "err", err)
-		return nil, out, fmt.Errorf("%w: audit log unavailable", ErrUnavailable)
+		return nil, fmt.Errorf("%w: audit log unavailable", ErrUnavailable)
 	}
 	out.Seq, out.Decision = startIdx, "allow"
 
-	id, err := identity.NewJTI()
-	if err != nil {
-		return nil, out, fmt.Errorf("%w: %v", ErrUnavailable, err)
-	}
-	h := &hostCalls{svc: s, grant: g, agent: proof.Iss, tool: req.Tool, request: proof.Jti, parent: startIdx}
+	h := &hostCalls{svc: s, call: c, tool: toolID, plugin: tool.Plugin, parent: startIdx}
 	output, runErr := s.Engine.Invoke(ctx, tool.Plugin.Module, runtime.Call{
 		Export: tool.Tool.Tool.Name,
-		Input:  req.Input,
+		Input:  input,
 		Limits: s.effectiveLimits(tool.Plugin.Compiled.Manifest, g),
 		Host:   h,
 	})
-	result := audit.Entry{
-		Realm: g.Claims.Realm, Actor: proof.Iss, Action: "result", Tool: req.Tool,
-		Request: proof.Jti, Grant: g.Claims.Jti, InputSHA256: entry.InputSHA256, Parent: startIdx,
-	}
+	result := entry
+	result.Action, result.Parent = "result", startIdx
 	var failure error
 	if runErr != nil {
 		var f *runtime.Failure
@@ -302,11 +369,14 @@ func (s *Service) Invoke(ctx context.Context, proof *identity.Proof, body []byte
 			failure = &ToolError{Reason: f.Reason, Message: f.Message}
 		} else {
 			failure = &ToolError{Reason: abi.ReasonTrap, Message: "the tool could not be run"}
-			s.Logger.Error("invoke failed", "tool", req.Tool, "err", runErr)
+			s.Logger.Error("invoke failed", "tool", toolID, "err", runErr)
 		}
 	} else {
 		result.OutputSHA256 = sha(output)
 		failure = checkOutput(tool.Tool, output)
+		if failure == nil {
+			failure = h.scanOutput(ctx, output)
+		}
 	}
 	if failure != nil {
 		result.Decision, result.Reason = "failed", reasonOf(failure)
@@ -316,15 +386,15 @@ func (s *Service) Invoke(ctx context.Context, proof *identity.Proof, body []byte
 	idx, err := s.Audit.Append(ctx, result)
 	if err != nil {
 		s.Logger.Error("audit append failed; withholding output", "err", err)
-		return nil, out, fmt.Errorf("%w: audit log unavailable", ErrUnavailable)
+		return nil, fmt.Errorf("%w: audit log unavailable", ErrUnavailable)
 	}
 	out.Seq = idx
 	if failure != nil {
 		out.Decision = "failed"
-		return nil, out, failure
+		return nil, failure
 	}
 	out.Decision = "done"
-	return &Result{ID: id, Output: json.RawMessage(output), Flags: []string{}}, out, nil
+	return output, nil
 }
 
 func checkOutput(t *bundle.CompiledTool, output []byte) error {

@@ -27,6 +27,13 @@
 // when it passes, so an infinite loop ends) and an output size limit, each
 // clamped to the host maximum of [Config].
 //
+// Module bytes are untrusted. Before wazero decodes them, a bounds check
+// refuses any vector, string or section longer than the bytes that remain,
+// functions with over 50,000 locals and tables declaring over 2^22 entries:
+// wazero allocates at declared lengths, and a 14-byte module could otherwise
+// make the Go runtime abort the host. Tables that a tool grows at run time
+// (table.grow) are not covered by the memory page limit.
+//
 // A host function reads the guest's request only after asking the handler
 // whether the function is allowed; a refused call is reported to
 // [HostHandler.Denied] and answered with code "forbidden" without running

@@ -38,6 +38,9 @@ var (
 )
 
 // Config sets the host maximums and caches of an Engine.
+//
+// CacheDir holds native code that the host executes: it must be writable by
+// the host only.
 type Config struct {
 	CacheDir       string        // wazero compilation cache dir; "" = in-memory cache
 	Logger         *slog.Logger  // nil → discard

@@ -22,7 +22,7 @@
 // The Airlock sandbox is the boundary: the host's time and memory limits end
 // a runaway script, and only the host functions the caller's grant allows do
 // anything. The interpreter limits here make the usual failures cheap and
-// readable, they are not a second sandbox: at most 10 million Starlark steps,
+// readable, they are not a second sandbox: at most 5 million Starlark steps,
 // no recursion, no load statement, print output capped, result and input
 // nesting capped. "run" does not predeclare http_get, and a module call of
 // http_request under a grant without "http" is refused by the host. http_get
