@@ -120,7 +120,6 @@ func scanLog(r io.Reader, aead cipher.AEAD, store storeID, apply func(record) er
 	res.size = res.end
 
 	var lenBuf [4]byte
-	var buf []byte
 	for seq := uint64(0); ; seq++ {
 		n, err := io.ReadFull(br, lenBuf[:])
 		res.size += int64(n)
@@ -141,19 +140,17 @@ func scanLog(r io.Reader, aead cipher.AEAD, store storeID, apply func(record) er
 			res.size += rest
 			return res, err
 		}
-		if cap(buf) < int(l) {
-			buf = make([]byte, l)
-		}
-		buf = buf[:l]
-		n, err = io.ReadFull(br, buf)
-		res.size += int64(n)
-		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-			return res, nil // torn frame
-		}
+		// Read what is there rather than allocating what the length
+		// claims: a torn length must not cost 32 MiB.
+		buf, err := io.ReadAll(io.LimitReader(br, int64(l)))
+		res.size += int64(len(buf))
 		if err != nil {
 			return res, err
 		}
-		plain, err := aead.Open(buf[:0:0], nil, buf, s.recordAAD(seq))
+		if len(buf) < int(l) {
+			return res, nil // torn frame
+		}
+		plain, err := aead.Open(buf[:0], nil, buf, s.recordAAD(seq))
 		if err != nil {
 			if _, perr := br.Peek(1); perr == io.EOF {
 				return res, nil // failing last record: torn
