@@ -141,21 +141,25 @@ func TestQuantile(t *testing.T) {
 	}
 }
 
-// TestRunLoadReportsFailure checks that a refused request fails the run
-// instead of being timed: numbers are only ever for successful intents.
+// TestRunLoadReportsFailure checks that refused requests are counted, never
+// timed as successes, and that a run where many are refused is an error: a
+// host that refuses fast must not look fast.
 func TestRunLoadReportsFailure(t *testing.T) {
 	h := sharedHost(t)
 	clients := h.agentClients(t, 2)
 	clients[1].grant = clients[0].grant // the second agent presents a grant that is not its own
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	_, err := runLoad(ctx, clients, 10)
+	res, err := runLoad(ctx, clients, 10)
 	var p *client.Problem
 	if !errors.As(err, &p) || p.Code != "grant_invalid" {
 		t.Fatalf("runLoad = %v, want the grant_invalid problem", err)
 	}
+	if res.failed["grant_invalid"] == 0 || len(res.latencies)+res.failures() != 10 {
+		t.Errorf("failed %v with %d successes, want grant_invalid counted and 10 requests in all", res.failed, len(res.latencies))
+	}
 
-	res, err := runLoad(ctx, clients[:1], 5)
+	res, err = runLoad(ctx, clients[:1], 5)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -83,9 +83,16 @@ func (a agentClient) invokeEcho(ctx context.Context) error {
 	return nil
 }
 
+// maxFailedShare is the share of failed requests above which a run is an
+// error rather than a measurement: a host that refuses most requests
+// answers fast and would look good.
+const maxFailedShare = 0.10
+
 // loadResult is one run of the load generator.
 type loadResult struct {
-	latencies []time.Duration // sorted ascending
+	latencies []time.Duration // of the successful requests, sorted ascending
+	failed    map[string]int  // failed requests by kind (problem code, "receipt", "other")
+	firstFail error
 	elapsed   time.Duration
 }
 
@@ -105,22 +112,44 @@ func (r loadResult) quantile(q float64) time.Duration {
 	return r.latencies[rank-1]
 }
 
-// runLoad sends n echo intents, each client a worker sending one request at
-// a time. It stops at the first failure or when ctx is done, and then reports
-// an error: a result always covers exactly n successful requests.
-func runLoad(ctx context.Context, clients []agentClient, n int) (loadResult, error) {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	lat := make([]time.Duration, n)
-	var (
-		next     atomic.Int64
-		wg       sync.WaitGroup
-		errOnce  sync.Once
-		firstErr error
-	)
-	fail := func(err error) {
-		errOnce.Do(func() { firstErr = err; cancel() })
+// failures returns the number of failed requests.
+func (r loadResult) failures() int {
+	n := 0
+	for _, c := range r.failed {
+		n += c
 	}
+	return n
+}
+
+// failureKind names what went wrong with one request.
+func failureKind(err error) string {
+	var p *client.Problem
+	switch {
+	case errors.As(err, &p):
+		if p.Reason != "" {
+			return p.Code + "/" + p.Reason
+		}
+		return p.Code
+	case errors.Is(err, client.ErrReceipt):
+		return "receipt"
+	default:
+		return "other"
+	}
+}
+
+// runLoad sends n echo intents, each client a worker sending one request at
+// a time, and records the latency of every successful one and the kind of
+// every failure. It is an error when ctx ends before n requests were sent,
+// or when more than maxFailedShare of them failed.
+func runLoad(ctx context.Context, clients []agentClient, n int) (loadResult, error) {
+	lat := make([]time.Duration, n)
+	ok := make([]bool, n)
+	var (
+		next atomic.Int64
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		res  = loadResult{failed: map[string]int{}}
+	)
 	start := time.Now()
 	for _, c := range clients {
 		wg.Go(func() {
@@ -130,24 +159,35 @@ func runLoad(ctx context.Context, clients []agentClient, n int) (loadResult, err
 					return
 				}
 				t0 := time.Now()
-				if err := c.invokeEcho(ctx); err != nil {
-					fail(fmt.Errorf("request %d of %d: %w", i+1, n, err))
-					return
+				err := c.invokeEcho(ctx)
+				lat[i], ok[i] = time.Since(t0), err == nil
+				if err != nil {
+					mu.Lock()
+					res.failed[failureKind(err)]++
+					if res.firstFail == nil {
+						res.firstFail = fmt.Errorf("request %d of %d: %w", i+1, n, err)
+					}
+					mu.Unlock()
 				}
-				lat[i] = time.Since(t0)
 			}
 		})
 	}
 	wg.Wait()
-	elapsed := time.Since(start)
-	if firstErr != nil {
-		return loadResult{}, firstErr
-	}
+	res.elapsed = time.Since(start)
 	if err := ctx.Err(); err != nil {
-		return loadResult{}, fmt.Errorf("bench: load generator stopped before %d requests: %w", n, err)
+		return res, fmt.Errorf("bench: load generator stopped before %d requests: %w", n, err)
 	}
-	slices.Sort(lat)
-	return loadResult{latencies: lat, elapsed: elapsed}, nil
+	res.latencies = make([]time.Duration, 0, n)
+	for i, d := range lat {
+		if ok[i] {
+			res.latencies = append(res.latencies, d)
+		}
+	}
+	slices.Sort(res.latencies)
+	if f := res.failures(); float64(f) > maxFailedShare*float64(n) {
+		return res, fmt.Errorf("bench: %d of %d requests failed %v; first: %w", f, n, res.failed, res.firstFail)
+	}
+	return res, nil
 }
 
 func milliseconds(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
@@ -156,7 +196,8 @@ func milliseconds(d time.Duration) float64 { return float64(d) / float64(time.Mi
 // loopback: N agents, each a worker with its own key and grant, each request
 // with a freshly signed proof (sdk/client) and a verified receipt. ns/op is
 // wall time divided by requests (the inverse of throughput); req/s, p50, p99
-// and p999 latency per request are reported as metrics.
+// and p999 latency of the successful requests are reported as metrics, with
+// the number of failed ones (a run where more than 10% fail is an error).
 func BenchmarkHTTPIntents(b *testing.B) {
 	h := sharedHost(b)
 	for _, n := range []int{8, 32} {
@@ -177,7 +218,11 @@ func BenchmarkHTTPIntents(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			b.ReportMetric(float64(b.N)/res.elapsed.Seconds(), "req/s")
+			if f := res.failures(); f > 0 {
+				b.Logf("%d of %d requests failed %v; first: %v", f, b.N, res.failed, res.firstFail)
+			}
+			b.ReportMetric(float64(len(res.latencies))/res.elapsed.Seconds(), "req/s")
+			b.ReportMetric(float64(res.failures()), "failed")
 			b.ReportMetric(milliseconds(res.quantile(0.50)), "p50-ms")
 			b.ReportMetric(milliseconds(res.quantile(0.99)), "p99-ms")
 			b.ReportMetric(milliseconds(res.quantile(0.999)), "p999-ms")

@@ -12,7 +12,6 @@ import (
 
 	"github.com/airlock-dev/airlock/abi"
 	"github.com/airlock-dev/airlock/host/audit"
-	"github.com/airlock-dev/airlock/host/config"
 	"github.com/airlock-dev/airlock/host/grant"
 	"github.com/airlock-dev/airlock/internal/hosttest"
 	"github.com/airlock-dev/airlock/sdk/client"
@@ -37,16 +36,13 @@ func (f *failingAppender) Append(ctx context.Context, e audit.Entry) (int64, err
 // failAfter makes the append k appends from now the first to fail.
 func (f *failingAppender) failAfter(k int64) { f.failFrom.Store(f.n.Load() + k) }
 
-// TestAuditFailsClosed: when the audit log cannot be written, nothing
+// testAuditFailsClosed: when the audit log cannot be written, nothing
 // happens: the tool does not run, a denial is not answered as a denial,
 // and output the host could not record is withheld.
-func TestAuditFailsClosed(t *testing.T) {
-	fa := &failingAppender{}
-	h := newHost(t, hosttest.WithAllowPrivate("127.0.0.1/32"),
-		hosttest.WithAuditAppender(func(next audit.Appender) audit.Appender { fa.next = next; return fa }))
-	h.Install(t, hosttest.DefaultRealm, webPlugin, nil)
+func testAuditFailsClosed(t *testing.T, h *privateHost) {
+	fa := h.audit
 	tg := newTarget(t, "127.0.0.1:0", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("exfiltrated")) })
-	g := fetchGrant(t, h, "127.0.0.1")
+	g := fetchGrant(t, h.Host, "127.0.0.1")
 	input := `{"url":"` + tg.URL + `/"}`
 
 	// The path works while the log does.
@@ -84,12 +80,10 @@ func TestAuditFailsClosed(t *testing.T) {
 	wantOutput(t, invoke(t, h.Agent(), "web/fetch", input, g))
 }
 
-// TestAuditEndpoint: operators read entries with the DESIGN §9 field names;
+// testAuditEndpoint: operators read entries with the DESIGN §9 field names;
 // agents and operators of other realms do not.
-func TestAuditEndpoint(t *testing.T) {
-	otherOperator := hosttest.NewKey(t)
-	h := newHost(t, hosttest.WithRealm("other", config.Realm{Operators: []string{otherOperator.DID()}}))
-	h.Install(t, hosttest.DefaultRealm, echoPlugin, nil)
+func testAuditEndpoint(t *testing.T, h *apiHost) {
+	otherOperator := h.otherOperator
 	g := h.Grant(t, nil)
 	ok := invoke(t, h.Agent(), "echo/echo", `{"message":"audited"}`, g)
 	wantOutput(t, ok)

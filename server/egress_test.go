@@ -37,14 +37,12 @@ func wantEgressRefused(t *testing.T, h *hosttest.Host, resp *client.Response, wh
 	}
 }
 
-// TestEgressLoopbackRefusedByDefault: with no allow_private, every spelling
+// testEgressLoopbackRefusedByDefault: with no allow_private, every spelling
 // of a loopback address is refused at connect time, even when the grant
 // names it, and the loopback server never sees a request.
-func TestEgressLoopbackRefusedByDefault(t *testing.T) {
-	h := newHost(t)
-	h.Install(t, hosttest.DefaultRealm, webPlugin, nil)
+func testEgressLoopbackRefusedByDefault(t *testing.T, h *apiHost) {
 	tg := newTarget(t, "127.0.0.1:0", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("internal")) })
-	g := fetchGrant(t, h, "127.0.0.1", "[::ffff:127.0.0.1]")
+	g := fetchGrant(t, h.Host, "127.0.0.1", "[::ffff:127.0.0.1]")
 	port := tg.port()
 
 	tests := []struct {
@@ -61,7 +59,7 @@ func TestEgressLoopbackRefusedByDefault(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			resp := invoke(t, h.Agent(), "web/fetch", `{"url":"`+tt.url+`"}`, g)
-			wantEgressRefused(t, h, resp, "address refused")
+			wantEgressRefused(t, h.Host, resp, "address refused")
 		})
 	}
 	if n := tg.hits.Load(); n != 0 {
@@ -69,12 +67,9 @@ func TestEgressLoopbackRefusedByDefault(t *testing.T) {
 	}
 }
 
-// TestEgressAllowPrivate: with allow_private 127.0.0.1/32 the grant's host
+// testEgressAllowPrivate: with allow_private 127.0.0.1/32 the grant's host
 // list decides, every redirect is judged again, and 127.0.0.2 stays closed.
-func TestEgressAllowPrivate(t *testing.T) {
-	h := newHost(t, hosttest.WithAllowPrivate("127.0.0.1/32"))
-	h.Install(t, hosttest.DefaultRealm, webPlugin, nil)
-	h.Install(t, hosttest.DefaultRealm, echoPlugin, nil)
+func testEgressAllowPrivate(t *testing.T, h *privateHost) {
 	closed := newTarget(t, "127.0.0.2:0", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("closed")) })
 	open := newTarget(t, "127.0.0.1:0", func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/redirect" {
@@ -86,7 +81,7 @@ func TestEgressAllowPrivate(t *testing.T) {
 	})
 
 	t.Run("granted host inside allow_private is fetched", func(t *testing.T) {
-		resp := invoke(t, h.Agent(), "web/fetch", `{"url":"`+open.URL+`/"}`, fetchGrant(t, h, "127.0.0.1"))
+		resp := invoke(t, h.Agent(), "web/fetch", `{"url":"`+open.URL+`/"}`, fetchGrant(t, h.Host, "127.0.0.1"))
 		var out struct {
 			Status      int    `json:"status"`
 			ContentType string `json:"content_type"`
@@ -98,39 +93,39 @@ func TestEgressAllowPrivate(t *testing.T) {
 		if out.Status != 200 || out.Body != "hello from loopback" || out.ContentType != "text/plain" {
 			t.Fatalf("fetched %+v", out)
 		}
-		if !hasEntry(entriesFor(t, h, hosttest.DefaultRealm, resp.Receipt.Req), "egress", "allow", "127.0.0.1") {
+		if !hasEntry(entriesFor(t, h.Host, hosttest.DefaultRealm, resp.Receipt.Req), "egress", "allow", "127.0.0.1") {
 			t.Fatal("no egress allow entry")
 		}
 	})
 	hitsAfterFetch := open.hits.Load()
 
 	t.Run("host not in the grant", func(t *testing.T) {
-		resp := invoke(t, h.Agent(), "web/fetch", `{"url":"`+open.URL+`/"}`, fetchGrant(t, h, "example.org"))
-		wantEgressRefused(t, h, resp, "host not allowed")
+		resp := invoke(t, h.Agent(), "web/fetch", `{"url":"`+open.URL+`/"}`, fetchGrant(t, h.Host, "example.org"))
+		wantEgressRefused(t, h.Host, resp, "host not allowed")
 		if n := open.hits.Load(); n != hitsAfterFetch {
 			t.Fatalf("the server saw %d requests for a host the grant does not name", n-hitsAfterFetch)
 		}
 	})
 	t.Run("port not in the grant", func(t *testing.T) {
-		resp := invoke(t, h.Agent(), "web/fetch", `{"url":"`+open.URL+`/"}`, fetchGrant(t, h, "127.0.0.1:1"))
-		wantEgressRefused(t, h, resp, "host not allowed")
+		resp := invoke(t, h.Agent(), "web/fetch", `{"url":"`+open.URL+`/"}`, fetchGrant(t, h.Host, "127.0.0.1:1"))
+		wantEgressRefused(t, h.Host, resp, "host not allowed")
 		if n := open.hits.Load(); n != hitsAfterFetch {
 			t.Fatalf("the server saw %d requests for a port the grant does not name", n-hitsAfterFetch)
 		}
 	})
 	t.Run("redirect to an address outside allow_private", func(t *testing.T) {
-		resp := invoke(t, h.Agent(), "web/fetch", `{"url":"`+open.URL+`/redirect"}`, fetchGrant(t, h, "127.0.0.1", "127.0.0.2"))
-		wantEgressRefused(t, h, resp, "address refused")
+		resp := invoke(t, h.Agent(), "web/fetch", `{"url":"`+open.URL+`/redirect"}`, fetchGrant(t, h.Host, "127.0.0.1", "127.0.0.2"))
+		wantEgressRefused(t, h.Host, resp, "address refused")
 		if n := open.hits.Load(); n != hitsAfterFetch+1 {
 			t.Fatalf("the first server saw %d requests, want the 1 that redirected", n-hitsAfterFetch)
 		}
 	})
 	t.Run("redirect to a host not in the grant", func(t *testing.T) {
-		resp := invoke(t, h.Agent(), "web/fetch", `{"url":"`+open.URL+`/redirect"}`, fetchGrant(t, h, "127.0.0.1"))
-		wantEgressRefused(t, h, resp, "host not allowed")
+		resp := invoke(t, h.Agent(), "web/fetch", `{"url":"`+open.URL+`/redirect"}`, fetchGrant(t, h.Host, "127.0.0.1"))
+		wantEgressRefused(t, h.Host, resp, "host not allowed")
 	})
 	if n := closed.hits.Load(); n != 0 {
 		t.Fatalf("127.0.0.2 saw %d requests", n)
 	}
-	echoStillServes(t, h, h.Grant(t, nil))
+	echoStillServes(t, h.Host, h.Grant(t, nil))
 }

@@ -49,7 +49,7 @@ func serveFuzz(t *testing.T, h *hosttest.Host, req *http.Request, reqJTI string)
 // body, the host answers with a known problem or a tool result, never an
 // internal error.
 func FuzzIntentBody(f *testing.F) {
-	h := hosttest.New(f, hosttest.WithCacheDir(cacheDir))
+	h := newHost(f)
 	h.Install(f, hosttest.DefaultRealm, echoPlugin, nil)
 	g := h.Grant(f, nil)
 	for _, seed := range []string{
@@ -83,7 +83,7 @@ func FuzzIntentBody(f *testing.F) {
 
 // FuzzHandshake posts arbitrary bytes to the unauthenticated handshake.
 func FuzzHandshake(f *testing.F) {
-	h := hosttest.New(f, hosttest.WithCacheDir(cacheDir))
+	h := newHost(f)
 	did := h.AgentKey().DID()
 	nonce := b64.EncodeToString(make([]byte, 32))
 	for _, seed := range []string{
@@ -109,7 +109,7 @@ func FuzzHandshake(f *testing.F) {
 // FuzzRevocationBody posts arbitrary revocation bodies as the operator:
 // a known problem or a revocation, never an internal error.
 func FuzzRevocationBody(f *testing.F) {
-	h := hosttest.New(f, hosttest.WithCacheDir(cacheDir))
+	h := newHost(f)
 	for _, seed := range []string{
 		`{"realm":"default","grant":"abc"}`,
 		`{"realm":"default","agent":"` + h.AgentKey().DID() + `"}`,

@@ -7,17 +7,14 @@ import (
 	"time"
 
 	"github.com/airlock-dev/airlock/abi"
-	"github.com/airlock-dev/airlock/host/config"
 	"github.com/airlock-dev/airlock/host/grant"
 	"github.com/airlock-dev/airlock/internal/hosttest"
 	"github.com/airlock-dev/airlock/sdk/client"
 )
 
-// TestGrantAttacks presents grants that must not open the echo tool.
-func TestGrantAttacks(t *testing.T) {
-	otherOperator := hosttest.NewKey(t)
-	h := newHost(t, hosttest.WithRealm("other", config.Realm{Operators: []string{otherOperator.DID()}}))
-	h.Install(t, hosttest.DefaultRealm, echoPlugin, nil)
+// testGrantAttacks presents grants that must not open the echo tool.
+func testGrantAttacks(t *testing.T, h *apiHost) {
+	otherOperator := h.otherOperator
 	untrusted, otherAgent := hosttest.NewKey(t), hosttest.NewKey(t)
 	now := time.Now()
 
@@ -51,21 +48,19 @@ func TestGrantAttacks(t *testing.T) {
 			}
 			resp := invoke(t, h.Agent(), tool, `{"message":"hi"}`, tt.grant)
 			wantResponseProblem(t, resp, tt.code, "")
-			entries := entriesFor(t, h, "", resp.Receipt.Req)
+			entries := entriesFor(t, h.Host, "", resp.Receipt.Req)
 			if len(entries) != 1 || entries[0].Decision != "deny" || entries[0].Index != resp.Receipt.Seq {
 				t.Fatalf("want exactly one deny entry at the receipt's seq %d, got %+v", resp.Receipt.Seq, entries)
 			}
 		})
 	}
-	echoStillServes(t, h, h.Grant(t, nil))
+	echoStillServes(t, h.Host, h.Grant(t, nil))
 }
 
-// TestRevocation revokes a grant by jti, then an agent; each takes effect
+// testRevocation revokes a grant by jti, then an agent; each takes effect
 // on the next intent.
-func TestRevocation(t *testing.T) {
-	otherOperator := hosttest.NewKey(t)
-	h := newHost(t, hosttest.WithRealm("other", config.Realm{Operators: []string{otherOperator.DID()}}))
-	h.Install(t, hosttest.DefaultRealm, echoPlugin, nil)
+func testRevocation(t *testing.T, h *apiHost) {
+	otherOperator := h.otherOperator
 	ctx := context.Background()
 	// A separate agent, so that revoking it does not touch other tests.
 	victim := hosttest.NewKey(t)
@@ -97,7 +92,7 @@ func TestRevocation(t *testing.T) {
 		wantResponseProblem(t, invoke(t, h.Client(victim), "echo/echo", `{"message":"restarted"}`, second), abi.CodeGrantRevoked, "")
 	})
 	t.Run("unrevoked agent unaffected", func(t *testing.T) {
-		echoStillServes(t, h, h.Grant(t, nil))
+		echoStillServes(t, h.Host, h.Grant(t, nil))
 	})
 
 	refusals := []struct {
@@ -124,5 +119,5 @@ func TestRevocation(t *testing.T) {
 		})
 	}
 	// none of the refused revocations took effect
-	echoStillServes(t, h, h.Grant(t, nil))
+	echoStillServes(t, h.Host, h.Grant(t, nil))
 }

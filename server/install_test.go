@@ -8,7 +8,6 @@ import (
 
 	"github.com/airlock-dev/airlock/abi"
 	"github.com/airlock-dev/airlock/host/bundle"
-	"github.com/airlock-dev/airlock/host/config"
 	"github.com/airlock-dev/airlock/host/identity"
 	"github.com/airlock-dev/airlock/internal/hosttest"
 	"github.com/airlock-dev/airlock/sdk/client"
@@ -47,13 +46,10 @@ func renamed(name string) func(*bundle.Manifest) {
 	return func(m *bundle.Manifest) { m.Name = name }
 }
 
-// TestInstallAttacks uploads bundles that must be refused; nothing of a
+// testInstallAttacks uploads bundles that must be refused; nothing of a
 // refused bundle may be listed or callable afterwards.
-func TestInstallAttacks(t *testing.T) {
-	otherOperator, otherPublisher := hosttest.NewKey(t), hosttest.NewKey(t)
-	h := newHost(t, hosttest.WithRealm("other", config.Realm{
-		Operators: []string{otherOperator.DID()}, Publishers: []string{otherPublisher.DID()},
-	}))
+func testInstallAttacks(t *testing.T, h *apiHost) {
+	otherOperator, otherPublisher := h.otherOperator, h.otherPublisher
 	ctx := context.Background()
 	grant := h.Grant(t, nil)
 	spinModule := hosttest.BuildBundle(t, spinPlugin, h.PublisherKey(), nil).Module
@@ -164,17 +160,22 @@ func TestInstallAttacks(t *testing.T) {
 	})
 }
 
-// TestInstallListDelete installs a bundle, lists it and removes it.
-func TestInstallListDelete(t *testing.T) {
-	h := newHost(t)
+// testInstallListDelete installs a bundle, lists it and removes it.
+func testInstallListDelete(t *testing.T, h *apiHost) {
 	ctx := context.Background()
 	grant := h.Grant(t, nil)
 	h.Install(t, hosttest.DefaultRealm, echoPlugin, renamed("echo-tmp"))
 
 	l := listPlugins(t, h.Operator(), hosttest.DefaultRealm)
-	if len(l.Plugins) != 1 || l.Plugins[0].Name != "echo-tmp" || l.Plugins[0].Publisher != h.PublisherKey().DID() ||
-		len(l.Plugins[0].Tools) != 1 || l.Plugins[0].Tools[0] != "echo-tmp/echo" {
-		t.Fatalf("GET /v1/plugins = %+v", l.Plugins)
+	var listed bool
+	for _, p := range l.Plugins {
+		if p.Name == "echo-tmp" {
+			listed = p.Realm == hosttest.DefaultRealm && p.Publisher == h.PublisherKey().DID() &&
+				len(p.Tools) == 1 && p.Tools[0] == "echo-tmp/echo" && len(p.ModuleSHA256) == 64
+		}
+	}
+	if !listed {
+		t.Fatalf("GET /v1/plugins does not list echo-tmp as installed: %+v", l.Plugins)
 	}
 	wantOutput(t, invoke(t, h.Agent(), "echo-tmp/echo", `{"message":"hi"}`, grant))
 

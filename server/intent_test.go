@@ -14,10 +14,8 @@ import (
 	"github.com/airlock-dev/airlock/internal/hosttest"
 )
 
-// TestIntentSchema holds tools to their declared schemas, both ways.
-func TestIntentSchema(t *testing.T) {
-	h := newHost(t)
-	h.Install(t, hosttest.DefaultRealm, echoPlugin, nil)
+// testIntentSchema holds tools to their declared schemas, both ways.
+func testIntentSchema(t *testing.T, h *apiHost) {
 	// echo-strict promises a field echo never produces.
 	h.Install(t, hosttest.DefaultRealm, echoPlugin, func(m *bundle.Manifest) {
 		m.Name = "echo-strict"
@@ -47,16 +45,12 @@ func TestIntentSchema(t *testing.T) {
 			}
 		})
 	}
-	echoStillServes(t, h, grant)
+	echoStillServes(t, h.Host, grant)
 }
 
-// TestIntentContainment runs tools that never stop or eat memory, through
+// testIntentContainment runs tools that never stop or eat memory, through
 // HTTP; each is stopped at its grant's budget and the host keeps serving.
-func TestIntentContainment(t *testing.T) {
-	h := newHost(t)
-	h.Install(t, hosttest.DefaultRealm, echoPlugin, nil)
-	h.Install(t, hosttest.DefaultRealm, spinPlugin, nil)
-	h.Install(t, hosttest.DefaultRealm, memhogPlugin, nil)
+func testIntentContainment(t *testing.T, h *apiHost) {
 	echoGrant := h.Grant(t, nil)
 
 	tests := []struct {
@@ -73,20 +67,18 @@ func TestIntentContainment(t *testing.T) {
 			g := h.Grant(t, func(c *grant.Claims) { c.Tools, c.Budget = []string{tt.tool}, tt.budget })
 			resp := invoke(t, h.Agent(), tt.tool, `{}`, g)
 			wantResponseProblem(t, resp, abi.CodeToolFailed, tt.reason)
-			entries := entriesFor(t, h, hosttest.DefaultRealm, resp.Receipt.Req)
+			entries := entriesFor(t, h.Host, hosttest.DefaultRealm, resp.Receipt.Req)
 			if !hasEntry(entries, "result", "failed", string(tt.reason)) {
 				t.Fatalf("no failed result entry for %s: %+v", tt.reason, entries)
 			}
-			echoStillServes(t, h, echoGrant)
+			echoStillServes(t, h.Host, echoGrant)
 		})
 	}
 }
 
-// TestIntentStrictJSON refuses intent bodies that are not exactly one
+// testIntentStrictJSON refuses intent bodies that are not exactly one
 // known JSON object under the size cap.
-func TestIntentStrictJSON(t *testing.T) {
-	h := newHost(t)
-	h.Install(t, hosttest.DefaultRealm, echoPlugin, nil)
+func testIntentStrictJSON(t *testing.T, h *apiHost) {
 	grant := h.Grant(t, nil)
 	valid := `{"tool":"echo/echo","input":{"message":"hi"},"grant":"` + grant + `"}`
 
@@ -121,7 +113,7 @@ func TestIntentStrictJSON(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		resp := send(t, h, http.MethodPost, "/v1/intents", "Airlock "+tok, body, "")
+		resp := send(t, h.Host, http.MethodPost, "/v1/intents", "Airlock "+tok, body, "")
 		wantProblem(t, resp.Status, resp.Body, abi.CodeTooLarge, "")
 	})
 	// the same body, well formed, works
@@ -132,13 +124,10 @@ func TestIntentStrictJSON(t *testing.T) {
 	wantOutput(t, resp)
 }
 
-// TestUngrantedHostFunction: a tool whose grant lacks a capability is
+// testUngrantedHostFunction: a tool whose grant lacks a capability is
 // refused before it runs, and a tool that calls a host function its grant
 // does not give finds it unlinked; both are audited as denials.
-func TestUngrantedHostFunction(t *testing.T) {
-	h := newHost(t, hosttest.WithAllowPrivate("127.0.0.1/32"))
-	h.Install(t, hosttest.DefaultRealm, sneakPlugin, nil)
-	h.Install(t, hosttest.DefaultRealm, webPlugin, nil)
+func testUngrantedHostFunction(t *testing.T, h *privateHost) {
 	tg := newTarget(t, "127.0.0.1:0", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("secret")) })
 	input := `{"url":"` + tg.URL + `/"}`
 
@@ -155,7 +144,7 @@ func TestUngrantedHostFunction(t *testing.T) {
 			g := h.Grant(t, func(c *grant.Claims) { c.Tools = []string{tt.tool} })
 			resp := invoke(t, h.Agent(), tt.tool, tt.input, g)
 			wantResponseProblem(t, resp, abi.CodeForbidden, "")
-			entries := entriesFor(t, h, hosttest.DefaultRealm, resp.Receipt.Req)
+			entries := entriesFor(t, h.Host, hosttest.DefaultRealm, resp.Receipt.Req)
 			if len(entries) != 1 || entries[0].Action != "invoke" || entries[0].Decision != "deny" || entries[0].Index != resp.Receipt.Seq {
 				t.Fatalf("want one invoke deny entry at seq %d, got %+v", resp.Receipt.Seq, entries)
 			}
@@ -172,7 +161,7 @@ func TestUngrantedHostFunction(t *testing.T) {
 		if out.Code != string(abi.CodeForbidden) {
 			t.Fatalf("http_request answered %q (%s), want forbidden", out.Code, out.Message)
 		}
-		entries := entriesFor(t, h, hosttest.DefaultRealm, resp.Receipt.Req)
+		entries := entriesFor(t, h.Host, hosttest.DefaultRealm, resp.Receipt.Req)
 		if !hasEntry(entries, "host_call", "deny", "http_request") {
 			t.Fatalf("no host_call deny entry: %+v", entries)
 		}

@@ -19,6 +19,7 @@ import (
 
 	"github.com/airlock-dev/airlock/abi"
 	"github.com/airlock-dev/airlock/host/audit"
+	"github.com/airlock-dev/airlock/host/config"
 	"github.com/airlock-dev/airlock/host/identity"
 	"github.com/airlock-dev/airlock/internal/hosttest"
 	"github.com/airlock-dev/airlock/sdk/client"
@@ -50,9 +51,92 @@ const (
 )
 
 // newHost starts a host sharing the process's compilation cache.
-func newHost(t *testing.T, opts ...hosttest.Option) *hosttest.Host {
-	t.Helper()
-	return hosttest.New(t, append([]hosttest.Option{hosttest.WithCacheDir(cacheDir)}, opts...)...)
+func newHost(tb testing.TB, opts ...hosttest.Option) *hosttest.Host {
+	tb.Helper()
+	return hosttest.New(tb, append([]hosttest.Option{hosttest.WithCacheDir(cacheDir)}, opts...)...)
+}
+
+// apiHost is the host most suites share: the default configuration, realm
+// "default" and a realm "other" with its own operator and publisher, and
+// echo, web, spin and memhog installed in "default". Suites use their own
+// agent keys where they revoke, and their own bundle names where they
+// install, so that they do not interfere.
+type apiHost struct {
+	*hosttest.Host
+	otherOperator, otherPublisher *identity.Key
+}
+
+// TestAPI runs the suites that need no special configuration against one
+// shared host, through real HTTP on loopback.
+func TestAPI(t *testing.T) {
+	otherOperator, otherPublisher := hosttest.NewKey(t), hosttest.NewKey(t)
+	h := &apiHost{
+		Host: newHost(t, hosttest.WithRealm("other", config.Realm{
+			Operators: []string{otherOperator.DID()}, Publishers: []string{otherPublisher.DID()},
+		})),
+		otherOperator: otherOperator, otherPublisher: otherPublisher,
+	}
+	for _, p := range []string{echoPlugin, webPlugin, spinPlugin, memhogPlugin} {
+		h.Install(t, hosttest.DefaultRealm, p, nil)
+	}
+	suites := []struct {
+		name string
+		run  func(*testing.T, *apiHost)
+	}{
+		{"RequestProofAttacks", testRequestProofAttacks},
+		{"Handshake", testHandshake},
+		{"HandshakeMalformed", testHandshakeMalformed},
+		{"GrantAttacks", testGrantAttacks},
+		{"InstallAttacks", testInstallAttacks},
+		{"IntentSchema", testIntentSchema},
+		{"IntentContainment", testIntentContainment},
+		{"IntentStrictJSON", testIntentStrictJSON},
+		{"EgressLoopbackRefusedByDefault", testEgressLoopbackRefusedByDefault},
+		{"Receipts", testReceipts},
+		{"OpenAPIMatchesRoutes", testOpenAPIMatchesRoutes},
+		{"UnknownRouteIsAProblem", testUnknownRouteIsAProblem},
+		{"AuditEndpoint", testAuditEndpoint},
+		// These restart the host.
+		{"RequestProofReplay", testRequestProofReplay},
+		{"Revocation", testRevocation},
+		{"InstallListDelete", testInstallListDelete},
+	}
+	for _, s := range suites {
+		t.Run(s.name, func(t *testing.T) { s.run(t, h) })
+	}
+}
+
+// privateHost opens 127.0.0.1/32 to egress (allow_private) and writes the
+// intent service's audit entries through a failing appender that is off
+// until a suite arms it. echo, web and sneak are installed.
+type privateHost struct {
+	*hosttest.Host
+	audit *failingAppender
+}
+
+// TestPrivateEgress runs the suites that need a loopback target reachable
+// by tools.
+func TestPrivateEgress(t *testing.T) {
+	fa := &failingAppender{}
+	h := &privateHost{
+		Host: newHost(t, hosttest.WithAllowPrivate("127.0.0.1/32"),
+			hosttest.WithAuditAppender(func(next audit.Appender) audit.Appender { fa.next = next; return fa })),
+		audit: fa,
+	}
+	for _, p := range []string{echoPlugin, webPlugin, sneakPlugin} {
+		h.Install(t, hosttest.DefaultRealm, p, nil)
+	}
+	suites := []struct {
+		name string
+		run  func(*testing.T, *privateHost)
+	}{
+		{"EgressAllowPrivate", testEgressAllowPrivate},
+		{"UngrantedHostFunction", testUngrantedHostFunction},
+		{"AuditFailsClosed", testAuditFailsClosed},
+	}
+	for _, s := range suites {
+		t.Run(s.name, func(t *testing.T) { s.run(t, h) })
+	}
 }
 
 var b64 = base64.RawURLEncoding

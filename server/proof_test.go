@@ -18,12 +18,10 @@ import (
 	"github.com/airlock-dev/airlock/internal/hosttest"
 )
 
-// TestRequestProofAttacks sends one valid intent body with request proofs
+// testRequestProofAttacks sends one valid intent body with request proofs
 // broken the ways an attacker would try; every one must be refused before
 // the tool runs, with a receipt that names no request.
-func TestRequestProofAttacks(t *testing.T) {
-	h := newHost(t)
-	h.Install(t, hosttest.DefaultRealm, echoPlugin, nil)
+func testRequestProofAttacks(t *testing.T, h *apiHost) {
 	agent, attacker := h.AgentKey(), hosttest.NewKey(t)
 	body := mustJSON(t, map[string]any{
 		"tool": "echo/echo", "input": map[string]string{"message": "hi"}, "grant": h.Grant(t, nil),
@@ -110,7 +108,7 @@ func TestRequestProofAttacks(t *testing.T) {
 			if tt.body != nil {
 				b = tt.body
 			}
-			resp := send(t, h, http.MethodPost, path, tt.auth, b, "")
+			resp := send(t, h.Host, http.MethodPost, path, tt.auth, b, "")
 			wantProblem(t, resp.Status, resp.Body, abi.CodeUnauthenticated, "")
 			if resp.Receipt.Aud != "" || resp.Receipt.Req != "" {
 				t.Fatalf("receipt names requester %q request %q for a refused proof", resp.Receipt.Aud, resp.Receipt.Req)
@@ -119,11 +117,9 @@ func TestRequestProofAttacks(t *testing.T) {
 	}
 }
 
-// TestRequestProofReplay replays a valid proof, on the same host and after
+// testRequestProofReplay replays a valid proof, on the same host and after
 // a restart; both must answer replay (409) without running anything.
-func TestRequestProofReplay(t *testing.T) {
-	h := newHost(t)
-	h.Install(t, hosttest.DefaultRealm, echoPlugin, nil)
+func testRequestProofReplay(t *testing.T, h *apiHost) {
 	grant := h.Grant(t, nil)
 
 	// valid returns a fresh intent body with its proof and jti.
@@ -147,7 +143,7 @@ func TestRequestProofReplay(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			body, auth, jti := valid(t)
-			first := send(t, h, http.MethodPost, "/v1/intents", auth, body, jti)
+			first := send(t, h.Host, http.MethodPost, "/v1/intents", auth, body, jti)
 			if first.Status != http.StatusOK {
 				t.Fatalf("first use: %d %s", first.Status, first.Body)
 			}
@@ -155,9 +151,9 @@ func TestRequestProofReplay(t *testing.T) {
 				h.Restart(t)
 			}
 			before := h.AuditLog().Size()
-			again := send(t, h, http.MethodPost, "/v1/intents", auth, body, "")
+			again := send(t, h.Host, http.MethodPost, "/v1/intents", auth, body, "")
 			wantProblem(t, again.Status, again.Body, abi.CodeReplay, "")
-			if n := len(entriesFor(t, h, hosttest.DefaultRealm, jti)); n != 2 {
+			if n := len(entriesFor(t, h.Host, hosttest.DefaultRealm, jti)); n != 2 {
 				t.Fatalf("request %s has %d audit entries, want the 2 of its first use", jti, n)
 			}
 			if after := h.AuditLog().Size(); after != before {
@@ -167,9 +163,8 @@ func TestRequestProofReplay(t *testing.T) {
 	}
 }
 
-// TestHandshake runs the mutual challenge-response and its attacks.
-func TestHandshake(t *testing.T) {
-	h := newHost(t)
+// testHandshake runs the mutual challenge-response and its attacks.
+func testHandshake(t *testing.T, h *apiHost) {
 	agent, attacker := h.AgentKey(), hosttest.NewKey(t)
 
 	// start runs step one and checks the host's signature over our nonce.
@@ -180,7 +175,7 @@ func TestHandshake(t *testing.T) {
 			t.Fatal(err)
 		}
 		n := base64.RawURLEncoding.EncodeToString(nonce)
-		resp := send(t, h, http.MethodPost, "/v1/handshake", "", mustJSON(t, map[string]string{"did": did, "nonce": n}), "")
+		resp := send(t, h.Host, http.MethodPost, "/v1/handshake", "", mustJSON(t, map[string]string{"did": did, "nonce": n}), "")
 		if resp.Status != http.StatusOK {
 			t.Fatalf("step one: %d %s", resp.Status, resp.Body)
 		}
@@ -211,7 +206,7 @@ func TestHandshake(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		return send(t, h, http.MethodPost, "/v1/handshake", "",
+		return send(t, h.Host, http.MethodPost, "/v1/handshake", "",
 			mustJSON(t, map[string]string{"did": did, "challenge": challenge, "response": resp}), "")
 	}
 
@@ -258,9 +253,8 @@ func TestHandshake(t *testing.T) {
 	}
 }
 
-// TestHandshakeMalformed checks that malformed handshakes are bad requests.
-func TestHandshakeMalformed(t *testing.T) {
-	h := newHost(t)
+// testHandshakeMalformed checks that malformed handshakes are bad requests.
+func testHandshakeMalformed(t *testing.T, h *apiHost) {
 	did := h.AgentKey().DID()
 	tests := []struct {
 		name string
@@ -273,7 +267,7 @@ func TestHandshakeMalformed(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			resp := send(t, h, http.MethodPost, "/v1/handshake", "", []byte(tt.body), "")
+			resp := send(t, h.Host, http.MethodPost, "/v1/handshake", "", []byte(tt.body), "")
 			wantProblem(t, resp.Status, resp.Body, abi.CodeBadRequest, "")
 		})
 	}

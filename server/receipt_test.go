@@ -9,15 +9,12 @@ import (
 
 	"github.com/airlock-dev/airlock/abi"
 	"github.com/airlock-dev/airlock/host/identity"
-	"github.com/airlock-dev/airlock/internal/hosttest"
 )
 
-// TestReceipts: every answer, whatever its status, carries a receipt the
+// testReceipts: every answer, whatever its status, carries a receipt the
 // host signed over that status and those exact body bytes; an intent's
 // receipt names the request and the audit index of its last entry.
-func TestReceipts(t *testing.T) {
-	h := newHost(t)
-	h.Install(t, hosttest.DefaultRealm, echoPlugin, nil)
+func testReceipts(t *testing.T, h *apiHost) {
 	g := h.Grant(t, nil)
 	intent := func(tool, input string) []byte {
 		return mustJSON(t, map[string]any{"tool": tool, "input": json.RawMessage(input), "grant": g})
@@ -54,7 +51,7 @@ func TestReceipts(t *testing.T) {
 				auth, jti = "Airlock "+tok, c["jti"].(string)
 			}
 			// send verifies the receipt: host signature, req, status, body hash.
-			resp := send(t, h, tt.method, tt.target, auth, tt.body, jti)
+			resp := send(t, h.Host, tt.method, tt.target, auth, tt.body, jti)
 			if resp.Status != tt.status {
 				t.Fatalf("status %d (%s), want %d", resp.Status, resp.Body, tt.status)
 			}
@@ -75,7 +72,7 @@ func TestReceipts(t *testing.T) {
 			if !tt.audit {
 				return
 			}
-			entries := entriesFor(t, h, "", jti)
+			entries := entriesFor(t, h.Host, "", jti)
 			if len(entries) == 0 {
 				t.Fatal("no audit entry for the intent")
 			}
@@ -86,11 +83,10 @@ func TestReceipts(t *testing.T) {
 	}
 }
 
-// TestOpenAPIMatchesRoutes: the served OpenAPI document names exactly the
+// testOpenAPIMatchesRoutes: the served OpenAPI document names exactly the
 // routes the server registers, no more, no fewer.
-func TestOpenAPIMatchesRoutes(t *testing.T) {
-	h := newHost(t)
-	resp := send(t, h, http.MethodGet, "/openapi.json", "", nil, "")
+func testOpenAPIMatchesRoutes(t *testing.T, h *apiHost) {
+	resp := send(t, h.Host, http.MethodGet, "/openapi.json", "", nil, "")
 	if resp.Status != http.StatusOK {
 		t.Fatalf("status %d", resp.Status)
 	}
@@ -146,11 +142,10 @@ func minus(a, b []string) []string {
 	return out
 }
 
-// TestUnknownRouteIsAProblem: unknown routes answer a problem, not Echo's
+// testUnknownRouteIsAProblem: unknown routes answer a problem, not Echo's
 // own error shape.
-func TestUnknownRouteIsAProblem(t *testing.T) {
-	h := newHost(t)
-	resp := send(t, h, http.MethodGet, "/v1/../etc/passwd", "", nil, "")
+func testUnknownRouteIsAProblem(t *testing.T, h *apiHost) {
+	resp := send(t, h.Host, http.MethodGet, "/v1/../etc/passwd", "", nil, "")
 	wantProblem(t, resp.Status, resp.Body, abi.CodeNotFound, "")
 	if ct := resp.Header.Get("Content-Type"); ct != "application/problem+json" {
 		t.Fatalf("content type %q", ct)

@@ -25,6 +25,7 @@ import (
 	"io"
 	"log/slog"
 	"reflect"
+	goruntime "runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -111,7 +112,12 @@ type Service struct {
 	Logger      *slog.Logger
 	Now         func() time.Time // nil → time.Now
 
+	// Concurrency bounds the tools running at once (0 → 2×GOMAXPROCS).
+	Concurrency int
+
 	callsOnce sync.Once
+	slotsOnce sync.Once
+	slots     chan struct{}
 }
 
 // Outcome is what Invoke reports besides the result: the audit index of the
@@ -120,6 +126,24 @@ type Outcome struct {
 	Seq      int64
 	Tool     string
 	Decision string
+}
+
+// acquire takes one of the host's run slots (Concurrency, default twice the
+// number of CPUs).
+func (s *Service) acquire(ctx context.Context) (func(), error) {
+	s.slotsOnce.Do(func() {
+		n := s.Concurrency
+		if n <= 0 {
+			n = 2 * goruntime.GOMAXPROCS(0)
+		}
+		s.slots = make(chan struct{}, n)
+	})
+	select {
+	case s.slots <- struct{}{}:
+		return func() { <-s.slots }, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
 }
 
 // calls returns the call limiter (a private one when none was given).
@@ -354,6 +378,16 @@ func (s *Service) run(ctx context.Context, c *call, toolID string, input json.Ra
 	out.Seq, out.Decision = startIdx, "allow"
 
 	h := &hostCalls{svc: s, call: c, tool: toolID, plugin: tool.Plugin, parent: startIdx}
+	// Wait for a run slot before the tool's clock starts, so a busy host
+	// queues calls instead of timing them out. Nested calls already hold
+	// their parent's slot and must not wait for another (no deadlock).
+	if c.depth == 0 {
+		release, err := s.acquire(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
+		}
+		defer release()
+	}
 	output, runErr := s.Engine.Invoke(ctx, tool.Plugin.Module, runtime.Call{
 		Export: tool.Tool.Tool.Name,
 		Input:  input,

@@ -110,6 +110,11 @@ func FuzzDecodeRecord(f *testing.F) {
 		if err != nil {
 			return
 		}
+		for i := range r.Docs {
+			if got, want := encodedSize(&r.Docs[i]), len(appendDoc(nil, &r.Docs[i])); got != want {
+				t.Fatalf("encodedSize = %d, encoding is %d bytes", got, want)
+			}
+		}
 		e1 := encodeRecord(r)
 		r2, err := decodeRecord(e1)
 		if err != nil {

@@ -985,3 +985,29 @@ func TestConcurrentAgents(t *testing.T) {
 		}
 	}
 }
+
+func TestFailedWriteLosesNothingAcknowledged(t *testing.T) {
+	dir := t.TempDir()
+	s := openStore(t, dir)
+	ctx := context.Background()
+	put(t, s, "r", agentA, doc("kept", "acknowledged before the disk failed"))
+	// The disk goes away under the store: the next append cannot be written.
+	s.mu.Lock()
+	a := s.stores[storeIDOf("r", agentA)]
+	s.mu.Unlock()
+	a.mu.Lock()
+	a.f.Close()
+	a.mu.Unlock()
+	if err := s.Put(ctx, "r", agentA, []abi.Document{doc("failed", "never acknowledged")}, apiProv, 0); err == nil || errors.Is(err, ErrInvalid) {
+		t.Fatalf("err = %v, want a write error", err)
+	}
+	// The next call reloads the store from disk.
+	put(t, s, "r", agentA, doc("next", "written after the failure"))
+	if got := ids(query(t, s, "r", agentA, "x", MaxK, nil)); !slices.Equal(got, []string{"kept", "next"}) {
+		t.Fatalf("ids = %v", got)
+	}
+	s.Close()
+	if got := ids(query(t, openStore(t, dir), "r", agentA, "x", MaxK, nil)); !slices.Equal(got, []string{"kept", "next"}) {
+		t.Fatalf("after restart ids = %v", got)
+	}
+}

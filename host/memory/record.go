@@ -70,7 +70,20 @@ func appendDoc(b []byte, d *storedDoc) []byte {
 // encodedSize is the length of appendDoc's output for d, used to decide when
 // a log holds enough dead bytes to be compacted.
 func encodedSize(d *storedDoc) int {
-	return len(appendDoc(nil, d))
+	str := func(s string) int { return uvarintLen(uint64(len(s))) + len(s) }
+	n := str(d.ID) + str(d.Content) + uvarintLen(uint64(len(d.Metadata)))
+	for k, v := range d.Metadata {
+		n += str(k) + str(v)
+	}
+	return n + uvarintLen(uint64(len(d.Embedding))) + 4*len(d.Embedding)
+}
+
+func uvarintLen(v uint64) int {
+	n := 1
+	for ; v >= 0x80; v >>= 7 {
+		n++
+	}
+	return n
 }
 
 // encodePut encodes a put record of docs.

@@ -97,6 +97,10 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: open %s: %w", abs, err)
 	}
+	// One connection: writers queue in Go (bounded by their context) instead
+	// of racing for SQLite's write lock and failing with SQLITE_BUSY under
+	// load, which surfaced as spurious 503s at 32 concurrent agents.
+	sqlDB.SetMaxOpenConns(1)
 	db := &DB{sql: sqlDB, now: time.Now}
 	if err := db.migrate(ctx); err != nil {
 		sqlDB.Close()

@@ -24,15 +24,19 @@ func openTest(t *testing.T) (*DB, string) {
 func TestOpenSetsPragmasOnEveryConnection(t *testing.T) {
 	db, _ := openTest(t)
 	ctx := context.Background()
-	// Pin several connections at once so the check is not answered by one
-	// lucky connection of the pool.
-	var conns []interface{ Close() error }
+	// The pool holds one connection (writers queue in Go, never on
+	// SQLITE_BUSY); with no idle connections kept, each round below gets a
+	// freshly opened one, so the check is not answered by one lucky
+	// connection.
+	if got := db.SQL().Stats().MaxOpenConnections; got != 1 {
+		t.Fatalf("MaxOpenConnections = %d, want 1", got)
+	}
+	db.SQL().SetMaxIdleConns(0)
 	for i := range 4 {
 		c, err := db.SQL().Conn(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
-		conns = append(conns, c)
 		for _, tc := range []struct {
 			pragma, want string
 		}{
@@ -49,8 +53,6 @@ func TestOpenSetsPragmasOnEveryConnection(t *testing.T) {
 				t.Errorf("conn %d: PRAGMA %s = %q, want %q", i, tc.pragma, got, tc.want)
 			}
 		}
-	}
-	for _, c := range conns {
 		c.Close()
 	}
 }

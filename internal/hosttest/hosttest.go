@@ -35,15 +35,18 @@ import (
 	"time"
 
 	"github.com/airlock-dev/airlock/host/audit"
+	"github.com/airlock-dev/airlock/host/budget"
 	"github.com/airlock-dev/airlock/host/bundle"
 	"github.com/airlock-dev/airlock/host/config"
 	"github.com/airlock-dev/airlock/host/egress"
 	"github.com/airlock-dev/airlock/host/grant"
 	"github.com/airlock-dev/airlock/host/identity"
 	"github.com/airlock-dev/airlock/host/intent"
+	"github.com/airlock-dev/airlock/host/mail"
 	"github.com/airlock-dev/airlock/host/registry"
 	"github.com/airlock-dev/airlock/host/runtime"
 	"github.com/airlock-dev/airlock/host/store"
+	"github.com/airlock-dev/airlock/host/vault"
 	"github.com/airlock-dev/airlock/internal/wasmbuild"
 	"github.com/airlock-dev/airlock/sdk/client"
 	"github.com/airlock-dev/airlock/server"
@@ -123,6 +126,7 @@ type Host struct {
 	log      *audit.Log
 	engine   *runtime.Engine
 	registry *registry.Registry
+	vault    *vault.Vault
 	intents  *intent.Service
 	server   *server.Server
 	http     *httptest.Server
@@ -205,6 +209,9 @@ func (h *Host) open(tb testing.TB) {
 	if h.registry, err = registry.Open(ctx, h.db, h.engine, cfg.Limits.BundleBytes); err != nil {
 		fatal("registry", err)
 	}
+	if h.vault, err = vault.OpenDataDir(ctx, h.db.SQL(), cfg.Data); err != nil {
+		fatal("vault", err)
+	}
 	policy, err := egress.NewAddressPolicy(cfg.Egress.AllowPrivate)
 	if err != nil {
 		fatal("egress", err)
@@ -219,12 +226,17 @@ func (h *Host) open(tb testing.TB) {
 		Engine:      h.engine,
 		Audit:       appender,
 		Revocations: h.db,
-		Egress:      egress.NewClient(egress.Config{Policy: policy}),
+		Egress:      egress.NewClient(egress.Config{Policy: policy, Logger: logger}),
+		Vault:       h.vault,
+		Calls:       &budget.Calls{},
+		Usage:       h.db,
+		DataDir:     cfg.Data,
+		Mail:        mail.Config{Relay: cfg.Mail.Relay, From: cfg.Mail.From},
 		Limits:      intent.Limits{MemoryMB: cfg.Limits.MemoryMB, TimeoutMS: cfg.Limits.TimeoutMS, OutputBytes: cfg.Limits.OutputBytes},
 		Logger:      logger,
 	}
 	h.server = server.New(server.Deps{
-		HostKey: h.key, Config: cfg, DB: h.db, Audit: h.log, Registry: h.registry, Intents: h.intents,
+		HostKey: h.key, Config: cfg, DB: h.db, Audit: h.log, Registry: h.registry, Vault: h.vault, Intents: h.intents,
 		Proofs: &identity.RequestVerifier{HostDID: h.key.DID(), Replay: h.db},
 		Logger: logger, Version: Version,
 	})
@@ -291,6 +303,9 @@ func (h *Host) DB() *store.DB { return h.db }
 
 // AuditLog is the host's real audit log (not the injected wrapper).
 func (h *Host) AuditLog() *audit.Log { return h.log }
+
+// Vault is the host's secret vault.
+func (h *Host) Vault() *vault.Vault { return h.vault }
 
 // Registry is the host's plugin registry.
 func (h *Host) Registry() *registry.Registry { return h.registry }

@@ -21,10 +21,16 @@ import (
 	"github.com/airlock-dev/airlock/internal/wasmbuild"
 )
 
-// sandboxLimits are the manifest's limits (64 MiB, 10 s), with a longer
-// timeout: instances start slowly on a shared machine under -race, and a
-// runaway script must be stopped by the step limit well before it.
-var sandboxLimits = runtime.Limits{MemoryPages: 64 * 16, Timeout: time.Minute}
+// sandboxMemoryPages is the manifest's memory limit, 64 MiB. The engine
+// gets it as its host maximum, so that the module is compiled once (Load
+// compiles at the host maximum, a call with another limit compiles again).
+const sandboxMemoryPages = 64 * 16
+
+// sandboxLimits are the limits of every call: the host maximum memory and a
+// timeout longer than the manifest's 10 s, as instances start slowly on a
+// shared machine under -race; a runaway script is stopped by the step limit
+// or, on a busy machine, by this timeout.
+var sandboxLimits = runtime.Limits{Timeout: time.Minute}
 
 // grantHost is a HostHandler standing for the host side of one grant: it
 // allows the functions in allow, answers http_request with answer, and
@@ -84,8 +90,9 @@ func sandbox(t *testing.T) (*runtime.Engine, *runtime.Module, *bundle.Compiled) 
 	}
 
 	e, err := runtime.New(ctx, runtime.Config{
-		Logger:     slog.New(slog.NewTextHandler(io.Discard, nil)),
-		MaxTimeout: 2 * time.Minute,
+		Logger:         slog.New(slog.NewTextHandler(io.Discard, nil)),
+		MaxMemoryPages: sandboxMemoryPages,
+		MaxTimeout:     time.Minute,
 	})
 	if err != nil {
 		t.Fatal(err)

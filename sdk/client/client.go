@@ -195,6 +195,12 @@ func (c *Client) Do(ctx context.Context, method, pathAndQuery, contentType strin
 	v := claims.Jti
 	token := resp.Header.Get("Airlock-Receipt")
 	rcpt, err := identity.VerifyReceipt(token, c.hostDID, v, resp.StatusCode, rb)
+	if err != nil && resp.StatusCode >= 400 {
+		// A request the host could not authenticate (or whose replay check
+		// failed) is refused with a receipt bound to no request: still signed
+		// by the pinned host over this status and body.
+		rcpt, err = identity.VerifyReceipt(token, c.hostDID, "", resp.StatusCode, rb)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrReceipt, err)
 	}
