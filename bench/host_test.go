@@ -16,13 +16,13 @@ import (
 	"github.com/airlock-dev/airlock/host/audit"
 	"github.com/airlock-dev/airlock/host/bundle"
 	"github.com/airlock-dev/airlock/host/config"
-	"github.com/airlock-dev/airlock/host/egress"
 	"github.com/airlock-dev/airlock/host/grant"
 	"github.com/airlock-dev/airlock/host/identity"
 	"github.com/airlock-dev/airlock/host/intent"
 	"github.com/airlock-dev/airlock/host/registry"
 	"github.com/airlock-dev/airlock/host/runtime"
 	"github.com/airlock-dev/airlock/host/store"
+	"github.com/airlock-dev/airlock/internal/node"
 	"github.com/airlock-dev/airlock/internal/wasmbuild"
 	"github.com/airlock-dev/airlock/server"
 )
@@ -49,6 +49,7 @@ type host struct {
 	server    *server.Server
 	baseURL   string // http://127.0.0.1:PORT
 
+	node    *node.Node
 	stop    context.CancelFunc // stops Serve and the checkpoint loop
 	stopped sync.WaitGroup
 }
@@ -105,9 +106,6 @@ func startHost(ctx context.Context, echoWasm []byte) (_ *host, err error) {
 			err = errors.Join(err, h.close())
 		}
 	}()
-	if h.key, err = identity.GenerateKey(identity.KeyEd25519); err != nil {
-		return nil, err
-	}
 	if h.operator, err = identity.GenerateKey(identity.KeyEd25519); err != nil {
 		return nil, err
 	}
@@ -126,45 +124,14 @@ func startHost(ctx context.Context, echoWasm []byte) (_ *host, err error) {
 	}
 	log := logger()
 
-	if h.db, err = store.Open(ctx, filepath.Join(dir, "airlock.db")); err != nil {
-		return nil, err
-	}
-	priv, _ := h.key.Ed25519()
-	if h.audit, err = audit.Open(ctx, h.db.SQL(), "airlock/"+h.key.DID(), priv, audit.WithLogger(log)); err != nil {
-		return nil, err
-	}
 	lim := h.cfg.Limits
-	if h.engine, err = runtime.New(ctx, runtime.Config{
-		CacheDir:       filepath.Join(dir, "cache"),
-		Logger:         log,
-		MaxMemoryPages: uint32(lim.MemoryMB) * 16,
-		MaxTimeout:     time.Duration(lim.TimeoutMS) * time.Millisecond,
-		MaxOutputBytes: lim.OutputBytes,
-	}); err != nil {
-		return nil, err
-	}
-	if h.registry, err = registry.Open(ctx, h.db, h.engine, lim.BundleBytes); err != nil {
-		return nil, err
-	}
-	policy, err := egress.NewAddressPolicy(h.cfg.Egress.AllowPrivate)
+	// the same wiring as `airlock serve`
+	n, err := node.Open(ctx, h.cfg, node.Options{Logger: log, Version: "bench"})
 	if err != nil {
 		return nil, err
 	}
-	h.intents = &intent.Service{
-		Grants:      &grant.Verifier{HostDID: h.key.DID(), Trust: h.cfg.OperatorTrusted},
-		Registry:    h.registry,
-		Engine:      h.engine,
-		Audit:       h.audit,
-		Revocations: h.db,
-		Egress:      egress.NewClient(egress.Config{Policy: policy}),
-		Limits:      intent.Limits{MemoryMB: lim.MemoryMB, TimeoutMS: lim.TimeoutMS, OutputBytes: lim.OutputBytes},
-		Logger:      log,
-	}
-	h.server = server.New(server.Deps{
-		HostKey: h.key, Config: h.cfg, DB: h.db, Audit: h.audit, Registry: h.registry, Intents: h.intents,
-		Proofs: &identity.RequestVerifier{HostDID: h.key.DID(), Replay: h.db},
-		Logger: log, Version: "bench",
-	})
+	h.node = n
+	h.key, h.db, h.audit, h.engine, h.registry, h.intents, h.server = n.Key, n.DB, n.Audit, n.Engine, n.Registry, n.Intents, n.Server
 	if err := h.installEcho(ctx, echoWasm); err != nil {
 		return nil, err
 	}
@@ -229,11 +196,8 @@ func (h *host) close() error {
 	h.stop()
 	h.stopped.Wait()
 	var errs []error
-	if h.engine != nil {
-		errs = append(errs, h.engine.Close(context.Background()))
-	}
-	if h.db != nil {
-		errs = append(errs, h.db.Close())
+	if h.node != nil {
+		h.node.Close(context.Background())
 	}
 	errs = append(errs, os.RemoveAll(h.dir))
 	return errors.Join(errs...)

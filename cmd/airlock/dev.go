@@ -14,6 +14,7 @@ import (
 	"github.com/airlock-dev/airlock/host/config"
 	"github.com/airlock-dev/airlock/host/grant"
 	"github.com/airlock-dev/airlock/host/identity"
+	"github.com/airlock-dev/airlock/internal/node"
 )
 
 // devSetup holds the demo identities of `airlock serve --dev`.
@@ -57,7 +58,7 @@ func appendMissing(list []string, s string) []string {
 
 // finish installs the built example plugins, issues the demo grant and
 // prints copy-paste commands.
-func (d *devSetup) finish(ctx context.Context, h *host, addr string, opt serveOptions) error {
+func (d *devSetup) finish(ctx context.Context, h *node.Node, addr string, opt serveOptions) error {
 	dirs, _ := filepath.Glob(filepath.Join(opt.pluginsDir, "*", "module.wasm"))
 	sort.Strings(dirs)
 	var tools []string
@@ -78,7 +79,7 @@ func (d *devSetup) finish(ctx context.Context, h *host, addr string, opt serveOp
 		for _, t := range b.Manifest.Tools {
 			tools = append(tools, b.Manifest.Name+"/"+t.Name)
 		}
-		if p, ok := h.registry.Get("default", b.Manifest.Name); ok && p.Record.ModuleSHA256 == b.Manifest.ModuleSHA256 {
+		if p, ok := h.Registry.Get("default", b.Manifest.Name); ok && p.Record.ModuleSHA256 == b.Manifest.ModuleSHA256 {
 			continue
 		}
 		var buf bytes.Buffer
@@ -88,15 +89,15 @@ func (d *devSetup) finish(ctx context.Context, h *host, addr string, opt serveOp
 		if err := os.WriteFile(filepath.Join(d.dir, b.FileName()), buf.Bytes(), 0o600); err != nil {
 			return err
 		}
-		v, err := h.registry.Verify(ctx, "default", buf.Bytes(), func(context.Context, string, string) (bool, error) { return true, nil })
+		v, err := h.Registry.Verify(ctx, "default", buf.Bytes(), func(context.Context, string, string) (bool, error) { return true, nil })
 		if err != nil {
 			return fmt.Errorf("dev: install %s: %w", b.FileName(), err)
 		}
-		if _, err := h.log.Append(ctx, audit.Entry{Realm: "default", Actor: d.operator.DID(), Action: "install",
+		if _, err := h.Audit.Append(ctx, audit.Entry{Realm: "default", Actor: d.operator.DID(), Action: "install",
 			Tool: v.Name(), Decision: "allow", Reason: "installed by serve --dev"}); err != nil {
 			return err
 		}
-		if _, err := h.registry.Commit(ctx, v, d.operator.DID(), time.Now()); err != nil {
+		if _, err := h.Registry.Commit(ctx, v, d.operator.DID(), time.Now()); err != nil {
 			return err
 		}
 		fmt.Fprintf(opt.out, "dev: installed %s (tools %v)\n", v.Name(), toolNames(b.Manifest))
@@ -106,7 +107,7 @@ func (d *devSetup) finish(ctx context.Context, h *host, addr string, opt serveOp
 	}
 	now := time.Now()
 	tok, err := grant.Issue(d.operator, grant.Claims{
-		Sub: d.agent.DID(), Aud: h.key.DID(), Realm: "default", Exp: now.Add(24 * time.Hour).Unix(),
+		Sub: d.agent.DID(), Aud: h.Key.DID(), Realm: "default", Exp: now.Add(24 * time.Hour).Unix(),
 		Tools: []string{"echo/*", "web/*"},
 		Caps:  grant.Caps{HTTP: &grant.HTTPCap{Hosts: []string{"example.org"}}},
 	}, now)

@@ -16,6 +16,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/airlock-dev/airlock/host/embed"
 	"github.com/airlock-dev/airlock/host/grant"
 	"github.com/airlock-dev/airlock/host/identity"
 )
@@ -127,8 +128,8 @@ func (c *Config) Validate() error {
 		}
 		return fmt.Errorf("%w: store must be \"sqlite\"", ErrInvalid)
 	}
-	if c.Embedder != "builtin" {
-		return fmt.Errorf("%w: embedder %q is not supported yet (use builtin)", ErrInvalid, c.Embedder)
+	if _, _, err := embed.Parse(c.Embedder, nil, nil); err != nil {
+		return fmt.Errorf("%w: embedder: %v", ErrInvalid, err)
 	}
 	for name, r := range c.Realms {
 		if !grant.ValidRealm(name) {

@@ -105,6 +105,8 @@ func (h *hostCalls) Call(ctx context.Context, fn abi.Function, req []byte) []byt
 		return h.toolCall(ctx, req)
 	case abi.FuncSecretPresent:
 		return h.secretPresent(ctx, req)
+	case abi.FuncMemoryPut, abi.FuncMemoryQuery, abi.FuncMemoryDelete:
+		return h.memoryCall(ctx, fn, req)
 	default:
 		return fail(abi.CodeUnavailable, "host function "+string(fn)+" is not available on this host yet")
 	}

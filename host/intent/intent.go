@@ -41,6 +41,7 @@ import (
 	"github.com/airlock-dev/airlock/host/grant"
 	"github.com/airlock-dev/airlock/host/identity"
 	"github.com/airlock-dev/airlock/host/mail"
+	"github.com/airlock-dev/airlock/host/memory"
 	"github.com/airlock-dev/airlock/host/registry"
 	"github.com/airlock-dev/airlock/host/runtime"
 	"github.com/airlock-dev/airlock/host/store"
@@ -104,6 +105,7 @@ type Service struct {
 	Revocations Revocations
 	Egress      *egress.Client
 	Vault       *vault.Vault   // nil: no secrets on this host
+	Memory      *memory.Store  // nil: no agent memory on this host
 	Calls       *budget.Calls  // calls-per-minute budgets
 	Usage       budget.Counter // durable egress budgets
 	DataDir     string         // file areas live in DataDir/files/<realm>

@@ -35,18 +35,16 @@ import (
 	"time"
 
 	"github.com/airlock-dev/airlock/host/audit"
-	"github.com/airlock-dev/airlock/host/budget"
 	"github.com/airlock-dev/airlock/host/bundle"
 	"github.com/airlock-dev/airlock/host/config"
-	"github.com/airlock-dev/airlock/host/egress"
 	"github.com/airlock-dev/airlock/host/grant"
 	"github.com/airlock-dev/airlock/host/identity"
 	"github.com/airlock-dev/airlock/host/intent"
-	"github.com/airlock-dev/airlock/host/mail"
 	"github.com/airlock-dev/airlock/host/registry"
 	"github.com/airlock-dev/airlock/host/runtime"
 	"github.com/airlock-dev/airlock/host/store"
 	"github.com/airlock-dev/airlock/host/vault"
+	"github.com/airlock-dev/airlock/internal/node"
 	"github.com/airlock-dev/airlock/internal/wasmbuild"
 	"github.com/airlock-dev/airlock/sdk/client"
 	"github.com/airlock-dev/airlock/server"
@@ -130,6 +128,7 @@ type Host struct {
 	intents  *intent.Service
 	server   *server.Server
 	http     *httptest.Server
+	node     *node.Node
 }
 
 // New starts a host and registers its Close with tb.Cleanup.
@@ -168,93 +167,20 @@ func NewKey(tb testing.TB) *identity.Key {
 	return k
 }
 
-// open assembles the host from h.cfg exactly as cmd/airlock's openHost does,
-// and serves it on loopback.
+// open assembles the host from h.cfg with the same wiring as
+// `airlock serve` (internal/node), and serves it on loopback.
 func (h *Host) open(tb testing.TB) {
 	tb.Helper()
-	ctx := context.Background()
-	cfg, logger := h.cfg, h.set.logger
-	fatal := func(what string, err error) {
-		tb.Helper()
-		h.Close()
-		tb.Fatalf("hosttest: %s: %v", what, err)
-	}
-	cacheDir := h.set.cacheDir
-	if cacheDir == "" {
-		cacheDir = filepath.Join(cfg.Data, "cache")
-	}
-	var err error
-	if h.key, err = loadOrCreateKey(filepath.Join(cfg.Data, "host.key")); err != nil {
-		fatal("host key", err)
-	}
-	if h.db, err = store.Open(ctx, filepath.Join(cfg.Data, "airlock.db")); err != nil {
-		fatal("store", err)
-	}
-	priv, ok := h.key.Ed25519()
-	if !ok {
-		fatal("host key", errors.New("not Ed25519"))
-	}
-	if h.log, err = audit.Open(ctx, h.db.SQL(), "airlock/"+h.key.DID(), priv); err != nil {
-		fatal("audit", err)
-	}
-	if h.engine, err = runtime.New(ctx, runtime.Config{
-		CacheDir:       cacheDir,
-		Logger:         logger,
-		MaxMemoryPages: uint32(cfg.Limits.MemoryMB) * 16,
-		MaxTimeout:     time.Duration(cfg.Limits.TimeoutMS) * time.Millisecond,
-		MaxOutputBytes: cfg.Limits.OutputBytes,
-	}); err != nil {
-		fatal("runtime", err)
-	}
-	if h.registry, err = registry.Open(ctx, h.db, h.engine, cfg.Limits.BundleBytes); err != nil {
-		fatal("registry", err)
-	}
-	if h.vault, err = vault.OpenDataDir(ctx, h.db.SQL(), cfg.Data); err != nil {
-		fatal("vault", err)
-	}
-	policy, err := egress.NewAddressPolicy(cfg.Egress.AllowPrivate)
-	if err != nil {
-		fatal("egress", err)
-	}
-	var appender audit.Appender = h.log
-	if h.set.wrapAudit != nil {
-		appender = h.set.wrapAudit(h.log)
-	}
-	h.intents = &intent.Service{
-		Grants:      &grant.Verifier{HostDID: h.key.DID(), Trust: cfg.OperatorTrusted},
-		Registry:    h.registry,
-		Engine:      h.engine,
-		Audit:       appender,
-		Revocations: h.db,
-		Egress:      egress.NewClient(egress.Config{Policy: policy, Logger: logger}),
-		Vault:       h.vault,
-		Calls:       &budget.Calls{},
-		Usage:       h.db,
-		DataDir:     cfg.Data,
-		Mail:        mail.Config{Relay: cfg.Mail.Relay, From: cfg.Mail.From},
-		Limits:      intent.Limits{MemoryMB: cfg.Limits.MemoryMB, TimeoutMS: cfg.Limits.TimeoutMS, OutputBytes: cfg.Limits.OutputBytes},
-		Logger:      logger,
-	}
-	h.server = server.New(server.Deps{
-		HostKey: h.key, Config: cfg, DB: h.db, Audit: h.log, Registry: h.registry, Vault: h.vault, Intents: h.intents,
-		Proofs: &identity.RequestVerifier{HostDID: h.key.DID(), Replay: h.db},
-		Logger: logger, Version: Version,
+	n, err := node.Open(context.Background(), h.cfg, node.Options{
+		Logger: h.set.logger, Version: Version, CacheDir: h.set.cacheDir, WrapAudit: h.set.wrapAudit,
 	})
+	if err != nil {
+		tb.Fatalf("hosttest: open host: %v", err)
+	}
+	h.node = n
+	h.key, h.db, h.log, h.engine, h.registry, h.vault, h.intents, h.server =
+		n.Key, n.DB, n.Audit, n.Engine, n.Registry, n.Vault, n.Intents, n.Server
 	h.http = httptest.NewServer(h.server.Handler()) // binds 127.0.0.1
-}
-
-func loadOrCreateKey(path string) (*identity.Key, error) {
-	k, err := identity.LoadKeyFile(path)
-	if err == nil {
-		return k, nil
-	}
-	if !errors.Is(err, fs.ErrNotExist) {
-		return nil, err
-	}
-	if k, err = identity.GenerateKey(identity.KeyEd25519); err != nil {
-		return nil, err
-	}
-	return k, identity.SaveKeyFile(path, k)
 }
 
 // Close stops the server and closes the engine and the database. It is
@@ -264,13 +190,9 @@ func (h *Host) Close() {
 		h.http.Close()
 		h.http = nil
 	}
-	if h.engine != nil {
-		_ = h.engine.Close(context.Background())
-		h.engine = nil
-	}
-	if h.db != nil {
-		_ = h.db.Close()
-		h.db = nil
+	if h.node != nil {
+		h.node.Close(context.Background())
+		h.node = nil
 	}
 }
 
