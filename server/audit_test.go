@@ -59,7 +59,8 @@ func testAuditFailsClosed(t *testing.T, h *privateHost) {
 	}{
 		{"audit down before the run: the tool never runs", 1, g, 0},
 		{"audit down on a denial: no answer without a record", 1, h.Grant(t, func(c *grant.Claims) { c.Tools = []string{"echo/echo"} }), 0},
-		{"audit down after the run: output withheld", 2, g, 1},
+		{"audit down at the egress decision: the request never leaves", 2, g, 0},
+		{"audit down after the run: output withheld", 3, g, 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -58,7 +58,9 @@ func (h *hostCalls) Denied(ctx context.Context, fn abi.Function) {
 	h.record(ctx, "host_call", "deny", "host function "+string(fn)+" not granted")
 }
 
-func (h *hostCalls) record(ctx context.Context, action, decision, reason string) {
+// record writes an audit entry about this invocation's host calls. A
+// denial that cannot be recorded is only logged: the action did not happen.
+func (h *hostCalls) record(ctx context.Context, action, decision, reason string) error {
 	g := h.call.grant
 	_, err := h.svc.Audit.Append(ctx, audit.Entry{
 		Realm: g.Claims.Realm, Actor: h.call.agent, Action: action, Tool: h.tool,
@@ -67,6 +69,16 @@ func (h *hostCalls) record(ctx context.Context, action, decision, reason string)
 	if err != nil {
 		h.svc.Logger.Error("audit append failed for host call", "err", err)
 	}
+	return err
+}
+
+// allow records an effect before it happens; when the record cannot be
+// written the effect must not happen (fail closed).
+func (h *hostCalls) allow(ctx context.Context, action, reason string) []byte {
+	if err := h.record(ctx, action, "allow", reason); err != nil {
+		return fail(abi.CodeUnavailable, "the audit log is unavailable; nothing was done")
+	}
+	return nil
 }
 
 func fail(code abi.Code, msg string) []byte {
@@ -237,10 +249,17 @@ func (h *hostCalls) httpRequest(ctx context.Context, req []byte) []byte {
 			return fail(abi.CodeForbidden, "http_request: the request carries a credential")
 		}
 	}
+	if !g.HTTPHosts().Allow(u) {
+		h.record(ctx, "egress", "deny", fmt.Sprintf("egress: %v: %s", egress.ErrHostNotAllowed, u.Host))
+		return fail(abi.CodeForbidden, "http_request: host not in the grant's caps.http.hosts")
+	}
 	if err := h.inject(ctx, u, headers); err != nil {
 		return fail(abi.CodeUnavailable, "vault unavailable")
 	}
 	r.Headers = headers
+	if refused := h.allow(ctx, "egress", "host "+u.Host); refused != nil {
+		return refused
+	}
 	res, err := h.svc.Egress.Do(ctx, r, g.HTTPHosts())
 	if err != nil {
 		code := abi.CodeUnavailable
@@ -273,11 +292,6 @@ func (h *hostCalls) httpRequest(ctx context.Context, req []byte) []byte {
 			return fail(abi.CodeForbidden, "http_request: the response carried a credential and was withheld")
 		}
 	}
-	host := ""
-	if fu, err := url.Parse(res.FinalURL); err == nil {
-		host = fu.Host
-	}
-	h.record(ctx, "egress", "allow", "host "+host)
 	return answer(res.Response)
 }
 
@@ -366,6 +380,9 @@ func (h *hostCalls) files(ctx context.Context, fn abi.Function, req []byte) []by
 		var r abi.FSWriteRequest
 		if err = StrictJSON(req, &r); err == nil {
 			path = r.Path
+			if refused := h.allow(ctx, "file", string(fn)+" "+quote(path)); refused != nil {
+				return refused
+			}
 			if err = area.Write(r.Path, r.Data); err == nil {
 				resp = abi.Empty{}
 			}
@@ -387,9 +404,6 @@ func (h *hostCalls) files(ctx context.Context, fn abi.Function, req []byte) []by
 		code, msg := fileProblem(err)
 		h.record(ctx, "file", "deny", string(fn)+" "+quote(path)+": "+msg)
 		return fail(code, string(fn)+": "+msg)
-	}
-	if fn == abi.FuncFSWrite {
-		h.record(ctx, "file", "allow", string(fn)+" "+quote(path))
 	}
 	return answer(resp)
 }
@@ -430,6 +444,15 @@ func (h *hostCalls) mailSend(ctx context.Context, req []byte) []byte {
 			return fail(abi.CodeForbidden, "mail_send: the message carries a credential")
 		}
 	}
+	for _, to := range r.To {
+		if !allow.Allow(to) {
+			h.record(ctx, "mail", "deny", "recipient not in caps.mail.to")
+			return fail(abi.CodeForbidden, "mail_send: a recipient is not in the grant's caps.mail.to")
+		}
+	}
+	if refused := h.allow(ctx, "mail", fmt.Sprintf("%d recipient(s)", len(r.To))); refused != nil {
+		return refused
+	}
 	err = mail.Send(ctx, h.svc.Mail, allow, mail.Message{To: r.To, Subject: r.Subject, Body: r.Body})
 	if err != nil {
 		code := abi.CodeUnavailable
@@ -442,7 +465,6 @@ func (h *hostCalls) mailSend(ctx context.Context, req []byte) []byte {
 		h.record(ctx, "mail", "deny", err.Error())
 		return fail(code, err.Error())
 	}
-	h.record(ctx, "mail", "allow", fmt.Sprintf("%d recipient(s)", len(r.To)))
 	return answer(abi.Empty{})
 }
 

@@ -44,6 +44,9 @@ func (h *hostCalls) memoryCall(ctx context.Context, fn abi.Function, req []byte)
 		if StrictJSON(req, &r) != nil {
 			return malformed
 		}
+		if refused := h.allow(ctx, "memory", fmt.Sprintf("%s %d document(s)", fn, len(r.Documents))); refused != nil {
+			return refused
+		}
 		prov := memory.Provenance{Source: "tool:" + h.tool, Request: h.call.request, At: h.svc.now()}
 		err, resp = h.svc.Memory.Put(ctx, realm, agent, r.Documents, prov, maxDocs(g)), abi.Empty{}
 	case abi.FuncMemoryQuery:
@@ -59,15 +62,15 @@ func (h *hostCalls) memoryCall(ctx context.Context, fn abi.Function, req []byte)
 		if StrictJSON(req, &r) != nil {
 			return malformed
 		}
+		if refused := h.allow(ctx, "memory", fmt.Sprintf("%s %d id(s)", fn, len(r.IDs))); refused != nil {
+			return refused
+		}
 		err, resp = h.svc.Memory.Delete(ctx, realm, agent, r.IDs), abi.Empty{}
 	}
 	if err != nil {
 		code, msg := memoryProblem(err)
 		h.record(ctx, "memory", "deny", string(fn)+": "+msg)
 		return fail(code, string(fn)+": "+msg)
-	}
-	if fn != abi.FuncMemoryQuery {
-		h.record(ctx, "memory", "allow", string(fn))
 	}
 	return answer(resp)
 }
