@@ -61,16 +61,68 @@ func (s *Server) postIntent(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	if res.Pending {
+		return writeJSON(c, http.StatusAccepted, map[string]string{"id": res.ID, "status": "pending"})
+	}
 	return writeJSON(c, http.StatusOK, res)
 }
 
+// getIntent answers only the agent that sent the intent; anyone else gets
+// the answer an unknown id gets.
 func (s *Server) getIntent(c echo.Context) error {
-	if _, _, err := s.authenticate(c, MaxJSONBody); err != nil {
+	proof, _, err := s.authenticate(c, MaxJSONBody)
+	if err != nil {
 		return err
 	}
-	// Intents are answered synchronously; no intent is kept pending yet, so
-	// every id is unknown (the same answer whoever asks).
-	return errNotFound
+	v, err := s.d.Intents.IntentStatus(c.Request().Context(), proof.Iss, c.Param("id"))
+	if err != nil {
+		return err
+	}
+	return writeJSON(c, http.StatusOK, v)
+}
+
+func (s *Server) listApprovals(c echo.Context) error {
+	proof, _, err := s.authenticate(c, MaxJSONBody)
+	if err != nil {
+		return err
+	}
+	realm := realmParam(c)
+	if err := s.requireOperator(proof.Iss, realm); err != nil {
+		return err
+	}
+	list, err := s.d.Intents.Pending(c.Request().Context(), realm)
+	if err != nil {
+		return err
+	}
+	return writeJSON(c, http.StatusOK, map[string]any{"approvals": list})
+}
+
+// decisionRequest is the body of POST /v1/approvals/{id}.
+type decisionRequest struct {
+	Decision string `json:"decision"`
+}
+
+func (s *Server) decideApproval(c echo.Context) error {
+	proof, body, err := s.authenticate(c, MaxJSONBody)
+	if err != nil {
+		return err
+	}
+	realm := realmParam(c)
+	if err := s.requireOperator(proof.Iss, realm); err != nil {
+		return err
+	}
+	var req decisionRequest
+	if err := intent.StrictJSON(body, &req); err != nil {
+		return errors.Join(errBadRequest, errors.New(`body must be {"decision": "allow"|"deny"}`))
+	}
+	v, out, err := s.d.Intents.Decide(c.Request().Context(), proof.Iss, realm, c.Param("id"), req.Decision, proof.Jti)
+	if out != nil && out.Seq >= 0 {
+		c.Set(keySeq, out.Seq)
+	}
+	if err != nil {
+		return err
+	}
+	return writeJSON(c, http.StatusOK, v)
 }
 
 // pluginView is how GET /v1/plugins lists a bundle.

@@ -112,6 +112,8 @@ func (s *Server) register() {
 	e.DELETE("/v1/plugins/:name", s.deletePlugin)
 	e.POST("/v1/plugins/:name/approve", s.approvePlugin)
 	e.POST("/v1/revocations", s.postRevocation)
+	e.GET("/v1/approvals", s.listApprovals)
+	e.POST("/v1/approvals/:id", s.decideApproval)
 	e.GET("/v1/secrets/:realm", s.listSecrets)
 	e.PUT("/v1/secrets/:realm/:name", s.putSecret)
 	e.DELETE("/v1/secrets/:realm/:name", s.deleteSecret)

@@ -67,11 +67,13 @@ type Request struct {
 	Chain []string        `json:"chain,omitempty"`
 }
 
-// Result is the answer to an allowed intent.
+// Result is the answer to an allowed intent. A held intent is Pending: the
+// server answers 202 {"id", "status": "pending"} instead.
 type Result struct {
-	ID     string          `json:"id"`
-	Output json.RawMessage `json:"output"`
-	Flags  []string        `json:"flags"`
+	ID      string          `json:"id"`
+	Output  json.RawMessage `json:"output"`
+	Flags   []string        `json:"flags"`
+	Pending bool            `json:"-"`
 }
 
 // ToolError is a tool failure (tool_failed) with its reason.
@@ -106,6 +108,7 @@ type Service struct {
 	Egress      *egress.Client
 	Vault       *vault.Vault   // nil: no secrets on this host
 	Memory      *memory.Store  // nil: no agent memory on this host
+	Approvals   Approvals      // nil: tools needing approval are refused
 	Calls       *budget.Calls  // calls-per-minute budgets
 	Usage       budget.Counter // durable egress budgets
 	DataDir     string         // file areas live in DataDir/files/<realm>
@@ -263,12 +266,13 @@ func sha(b []byte) string {
 // call is one invocation in a tree of nested calls: the top-level intent
 // and every tool_call below it run under the same grant and agent.
 type call struct {
-	grant   *grant.Grant
-	agent   string
-	request string // request proof jti
-	depth   int    // 0 for the intent itself
-	parent  int64  // audit index of the parent's invoke entry (0 at the top)
-	nested  *atomic.Int32
+	approved bool // an operator approved this intent: the approval gate is passed
+	grant    *grant.Grant
+	agent    string
+	request  string // request proof jti
+	depth    int    // 0 for the intent itself
+	parent   int64  // audit index of the parent's invoke entry (0 at the top)
+	nested   *atomic.Int32
 }
 
 // Nested-call limits.
@@ -307,6 +311,9 @@ func (s *Service) Invoke(ctx context.Context, proof *identity.Proof, body []byte
 	}
 	c := &call{grant: g, agent: proof.Iss, request: proof.Jti, nested: new(atomic.Int32)}
 	output, err := s.run(ctx, c, req.Tool, req.Input, out)
+	if errors.Is(err, errNeedsApproval) {
+		return s.hold(ctx, c, req.Tool, body, out)
+	}
 	if err != nil {
 		return nil, out, err
 	}
@@ -359,8 +366,11 @@ func (s *Service) run(ctx context.Context, c *call, toolID string, input json.Ra
 			return deny(fmt.Errorf("%w: tool %s needs capability %s, which the grant does not give", ErrForbidden, toolID, cp))
 		}
 	}
-	if tool.Tool.Tool.Approval || g.NeedsApproval(toolID) {
-		return deny(fmt.Errorf("%w: tool %s needs human approval, and approval gates are not available on this host yet", ErrForbidden, toolID))
+	if (tool.Tool.Tool.Approval || g.NeedsApproval(toolID)) && !c.approved {
+		if c.depth > 0 {
+			return deny(fmt.Errorf("%w: tool %s needs human approval and cannot be called from another tool", ErrForbidden, toolID))
+		}
+		return nil, errNeedsApproval
 	}
 	value, err := jsonschema.UnmarshalJSON(bytes.NewReader(input))
 	if err != nil {

@@ -63,6 +63,23 @@ var migrations = []string{
 		bytes INTEGER NOT NULL,
 		PRIMARY KEY (realm, agent, day)
 	) WITHOUT ROWID;`,
+	// 4: intents held for human approval, and their outcome.
+	`CREATE TABLE intents (
+		id          TEXT PRIMARY KEY,
+		realm       TEXT NOT NULL,
+		agent       TEXT NOT NULL,
+		tool        TEXT NOT NULL,
+		request     TEXT NOT NULL, -- request proof jti of the original intent
+		body        BLOB NOT NULL, -- the intent body exactly as signed
+		status      TEXT NOT NULL CHECK (status IN ('pending', 'approved', 'denied', 'done', 'failed', 'expired')),
+		created_at  INTEGER NOT NULL, -- unix microseconds
+		expires_at  INTEGER NOT NULL,
+		decided_by  TEXT NOT NULL DEFAULT '',
+		output      BLOB,
+		problem     TEXT NOT NULL DEFAULT ''
+	);
+	CREATE INDEX intents_pending ON intents(realm, status);
+	CREATE INDEX intents_agent ON intents(realm, agent, status);`,
 }
 
 // migrate applies the pending migrations, each in its own transaction

@@ -152,6 +152,7 @@ func Open(ctx context.Context, cfg *config.Config, opt Options) (_ *Node, err er
 		Egress:      egress.NewClient(egress.Config{Policy: policy, Logger: logger}),
 		Vault:       n.Vault,
 		Memory:      n.Memory,
+		Approvals:   n.DB,
 		Calls:       &budget.Calls{},
 		Usage:       n.DB,
 		DataDir:     cfg.Data,
