@@ -19,6 +19,7 @@ import (
 	"github.com/airlock-dev/airlock/host/fsroot"
 	"github.com/airlock-dev/airlock/host/mail"
 	"github.com/airlock-dev/airlock/host/registry"
+	"github.com/airlock-dev/airlock/host/store"
 	"github.com/airlock-dev/airlock/host/vault"
 )
 
@@ -103,6 +104,16 @@ func (h *hostCalls) Call(ctx context.Context, fn abi.Function, req []byte) []byt
 			return fail(abi.CodeGrantRevoked, "the grant or agent was revoked")
 		}
 		return fail(abi.CodeUnavailable, "revocation state unavailable")
+	}
+	// So does the revocation of the tool's publisher.
+	revoked, err := h.svc.Revocations.Revoked(ctx, h.call.grant.Claims.Realm, store.KindPublisher, h.plugin.Record.Publisher)
+	if err != nil {
+		h.record(ctx, "host_call", "deny", string(fn)+": revocation store unavailable")
+		return fail(abi.CodeUnavailable, "revocation state unavailable")
+	}
+	if revoked {
+		h.record(ctx, "host_call", "deny", string(fn)+": publisher revoked")
+		return fail(abi.CodeForbidden, "the tool's publisher was revoked")
 	}
 	switch fn {
 	case abi.FuncLog:
@@ -248,6 +259,12 @@ func (h *hostCalls) httpRequest(ctx context.Context, req []byte) []byte {
 			h.record(ctx, "dlp", "deny", "outgoing request carried a credential")
 			return fail(abi.CodeForbidden, "http_request: the request carries a credential")
 		}
+	}
+	if label, found, err := h.svc.egressSecrets(ctx, realm, append([]byte(r.URL+"\n"), r.Body...)); err != nil {
+		return fail(abi.CodeUnavailable, "policy unavailable")
+	} else if found {
+		h.record(ctx, "dlp", "deny", "outgoing request carried "+label)
+		return fail(abi.CodeForbidden, "http_request: the request carries a credential")
 	}
 	if !g.HTTPHosts().Allow(u) {
 		h.record(ctx, "egress", "deny", fmt.Sprintf("egress: %v: %s", egress.ErrHostNotAllowed, u.Host))

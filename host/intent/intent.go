@@ -109,6 +109,7 @@ type Service struct {
 	Vault       *vault.Vault   // nil: no secrets on this host
 	Memory      *memory.Store  // nil: no agent memory on this host
 	Approvals   Approvals      // nil: tools needing approval are refused
+	Filters     Filters        // nil: DESIGN §9 default output filtering
 	Calls       *budget.Calls  // calls-per-minute budgets
 	Usage       budget.Counter // durable egress budgets
 	DataDir     string         // file areas live in DataDir/files/<realm>
@@ -128,6 +129,7 @@ type Service struct {
 // Outcome is what Invoke reports besides the result: the audit index of the
 // last decision (for the receipt) and the tool id and decision (for metrics).
 type Outcome struct {
+	Flags    []string // output filter flags of the intent
 	Seq      int64
 	Tool     string
 	Decision string
@@ -321,7 +323,11 @@ func (s *Service) Invoke(ctx context.Context, proof *identity.Proof, body []byte
 	if err != nil {
 		return nil, out, fmt.Errorf("%w: %v", ErrUnavailable, err)
 	}
-	return &Result{ID: id, Output: json.RawMessage(output), Flags: []string{}}, out, nil
+	flags := out.Flags
+	if flags == nil {
+		flags = []string{}
+	}
+	return &Result{ID: id, Output: json.RawMessage(output), Flags: flags}, out, nil
 }
 
 // denied audits a refusal and returns err, or unavailable when the refusal
@@ -423,11 +429,19 @@ func (s *Service) run(ctx context.Context, c *call, toolID string, input json.Ra
 		if failure == nil {
 			failure = h.scanOutput(ctx, output)
 		}
+		if failure == nil {
+			var flags []string
+			output, flags, failure = s.filterOutput(ctx, realm, output)
+			out.Flags = flags
+			if len(flags) > 0 {
+				result.Reason = strings.Join(flags, " ")
+			}
+		}
 	}
 	if failure != nil {
 		result.Decision, result.Reason = "failed", reasonOf(failure)
 	} else {
-		result.Decision, result.Reason = "done", ""
+		result.Decision = "done"
 	}
 	idx, err := s.Audit.Append(ctx, result)
 	if err != nil {

@@ -56,6 +56,7 @@ func (h *hostCalls) memoryCall(ctx context.Context, fn abi.Function, req []byte)
 		}
 		var res []abi.MemoryResult
 		res, err = h.svc.Memory.Query(ctx, realm, agent, r.Query, r.K, r.Where)
+		flagMemory(res)
 		resp = abi.MemoryQueryResponse{Results: res}
 	default:
 		var r abi.MemoryDeleteRequest
@@ -143,6 +144,7 @@ func (s *Service) ServeMemory(ctx context.Context, op MemoryOp, proof *identity.
 		}
 		var res []abi.MemoryResult
 		if res, err = s.Memory.Query(ctx, g.Claims.Realm, proof.Iss, req.Query, req.K, req.Where); err == nil {
+			flagMemory(res)
 			entry.Decision = "allow"
 			if err := s.recordFirst(ctx, entry, out); err != nil {
 				return nil, out, err
