@@ -17,6 +17,7 @@ type metrics struct {
 	latency   *prometheus.HistogramVec
 	intents   *prometheus.CounterVec
 	intentDur *prometheus.HistogramVec
+	anomalies *prometheus.CounterVec
 }
 
 func newMetrics() *metrics {
@@ -37,12 +38,25 @@ func newMetrics() *metrics {
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
 		}, []string{"decision"}),
 	}
-	m.reg.MustRegister(m.requests, m.latency, m.intents, m.intentDur,
+	m.anomalies = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "airlock_anomalies_total", Help: "Behavioural anomalies by kind (burst, new_egress_host, denial_run, secret_leak).",
+	}, []string{"kind"})
+	m.reg.MustRegister(m.requests, m.latency, m.intents, m.intentDur, m.anomalies,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
 
-var knownDecisions = map[string]bool{"allow": true, "deny": true, "done": true, "failed": true}
+var knownDecisions = map[string]bool{"allow": true, "deny": true, "done": true, "failed": true, "hold": true}
+
+var knownAnomalies = map[string]bool{"burst": true, "new_egress_host": true, "denial_run": true, "secret_leak": true}
+
+// CountAnomaly increments airlock_anomalies_total for kind.
+func (s *Server) CountAnomaly(kind string) {
+	if !knownAnomalies[kind] {
+		kind = "other"
+	}
+	s.metrics.anomalies.WithLabelValues(kind).Inc()
+}
 
 func (m *metrics) observeRequest(route string, status int, d time.Duration) {
 	if route == "" {

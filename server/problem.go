@@ -11,6 +11,7 @@ import (
 	"github.com/airlock-dev/airlock/host/grant"
 	"github.com/airlock-dev/airlock/host/identity"
 	"github.com/airlock-dev/airlock/host/intent"
+	"github.com/airlock-dev/airlock/host/policy"
 	"github.com/airlock-dev/airlock/host/registry"
 )
 
@@ -78,6 +79,14 @@ func problemFor(err error) *Problem {
 		return problem(abi.CodeUnauthenticated, err.Error())
 	case errors.Is(err, grant.ErrInvalid):
 		return problem(abi.CodeGrantInvalid, err.Error())
+	case errors.Is(err, intent.ErrQuarantined):
+		return problem(abi.CodeQuarantined, err.Error())
+	case errors.Is(err, policy.ErrStale):
+		return problem(abi.CodeReplay, err.Error())
+	case errors.Is(err, policy.ErrUntrusted):
+		return problem(abi.CodeForbidden, err.Error())
+	case errors.Is(err, policy.ErrInvalid):
+		return problem(abi.CodeBadRequest, err.Error())
 	case errors.Is(err, intent.ErrOutputBlocked):
 		return problem(abi.CodeOutputBlocked, err.Error())
 	case errors.Is(err, budget.ErrExceeded):

@@ -31,6 +31,7 @@ import (
 	"github.com/airlock-dev/airlock/host/config"
 	"github.com/airlock-dev/airlock/host/identity"
 	"github.com/airlock-dev/airlock/host/intent"
+	"github.com/airlock-dev/airlock/host/policy"
 	"github.com/airlock-dev/airlock/host/registry"
 	"github.com/airlock-dev/airlock/host/store"
 	"github.com/airlock-dev/airlock/host/vault"
@@ -55,6 +56,7 @@ type Deps struct {
 	Audit    *audit.Log
 	Registry *registry.Registry
 	Vault    *vault.Vault
+	Policies *policy.Store
 	Intents  *intent.Service
 	Proofs   *identity.RequestVerifier
 	Logger   *slog.Logger
@@ -113,6 +115,9 @@ func (s *Server) register() {
 	e.POST("/v1/plugins/:name/approve", s.approvePlugin)
 	e.POST("/v1/revocations", s.postRevocation)
 	e.GET("/v1/approvals", s.listApprovals)
+	e.PUT("/v1/policies/:realm", s.putPolicy)
+	e.GET("/v1/policies/:realm", s.getPolicy)
+	e.POST("/v1/agents/:did/release", s.releaseAgent)
 	e.POST("/v1/approvals/:id", s.decideApproval)
 	e.GET("/v1/secrets/:realm", s.listSecrets)
 	e.PUT("/v1/secrets/:realm/:name", s.putSecret)

@@ -17,7 +17,7 @@ import (
 
 func grantCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "grant", Short: "Issue and revoke capability grants"}
-	cmd.AddCommand(grantIssueCmd(), grantRevokeCmd())
+	cmd.AddCommand(grantIssueCmd(), grantRevokeCmd(), grantDelegateCmd())
 	return cmd
 }
 

@@ -12,6 +12,7 @@ func invokeCmd() *cobra.Command {
 	var rf remoteFlags
 	var grantPath string
 	var verbose bool
+	var chainFiles []string
 	cmd := &cobra.Command{
 		Use:   "invoke --host URL --key AGENT.key --grant FILE TOOL JSON",
 		Short: "Sign and send an intent, verify the host's receipt, print the output",
@@ -28,7 +29,15 @@ func invokeCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			res, resp, err := c.Invoke(cmd.Context(), args[0], json.RawMessage(args[1]), g)
+			var chain []string
+			for _, f := range chainFiles {
+				tok, err := readGrant(f)
+				if err != nil {
+					return err
+				}
+				chain = append(chain, tok)
+			}
+			res, resp, err := c.InvokeChain(cmd.Context(), args[0], json.RawMessage(args[1]), g, chain)
 			if resp != nil && verbose {
 				r := resp.Receipt
 				fmt.Fprintf(cmd.ErrOrStderr(), "receipt verified: host %s signed status %d for request %s, body sha256 %s, audit index %d\n",
@@ -46,6 +55,7 @@ func invokeCmd() *cobra.Command {
 	}
 	rf.add(cmd, false)
 	cmd.Flags().StringVar(&grantPath, "grant", "", "grant file")
+	cmd.Flags().StringSliceVar(&chainFiles, "chain", nil, "for a delegated grant: parent grant files, nearest first, ending with the operator-signed root")
 	cmd.Flags().BoolVarP(&verbose, "verbose", "v", false, "print the verified receipt on stderr")
 	_ = cmd.MarkFlagRequired("grant")
 	return cmd

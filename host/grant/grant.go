@@ -13,6 +13,12 @@
 // [Trust]. A grant is bound to one agent (sub), one host (aud) and one realm,
 // and is valid only between nbf and exp. Revocation is checked by the caller
 // against the store at every use, because it can change while a tool runs.
+//
+// A delegated grant (prf set) is signed by the agent holding its parent and
+// is accepted only through [VerifyChain], which verifies every link up to an
+// operator-signed root and checks that each link only narrows its parent;
+// [Verifier.Verify] refuses it. VerifyChain returns the jti of every link so
+// that revoking any ancestor revokes the child.
 package grant
 
 import (
@@ -239,6 +245,25 @@ func compileGlobs(field string, in []string) ([]pattern, error) {
 	return out, nil
 }
 
+// Globs is a compiled list of tool globs in the grammar of a grant's tools
+// ("bundle/tool" where either segment may be "*", or "*" alone). Policies
+// compile their approval and deny lists with it, so that a glob means the
+// same thing in a grant and in a policy.
+type Globs struct{ ps []pattern }
+
+// CompileGlobs validates globs once; an invalid glob is an error wrapping
+// [ErrInvalid].
+func CompileGlobs(globs []string) (Globs, error) {
+	ps, err := compileGlobs("globs", globs)
+	if err != nil {
+		return Globs{}, err
+	}
+	return Globs{ps: ps}, nil
+}
+
+// Match reports whether any glob matches tool ("bundle/tool").
+func (g Globs) Match(tool string) bool { return matchAny(g.ps, tool) }
+
 // Compile validates every pattern in c once and returns the allow-set.
 func Compile(c *Claims) (*Grant, error) {
 	g := &Grant{Claims: *c, secrets: map[string]bool{}}
@@ -345,7 +370,7 @@ func (v *Verifier) Verify(token, requester string) (*Grant, error) {
 		return nil, err
 	}
 	if c.Prf != "" {
-		return nil, fmt.Errorf("%w: delegated grants are not accepted yet", ErrInvalid)
+		return nil, fmt.Errorf("%w: a delegated grant (prf) is accepted only with its chain (VerifyChain)", ErrInvalid)
 	}
 	if c.Iss != ver.Signer {
 		return nil, fmt.Errorf("%w: iss does not name the signing key", ErrInvalid)

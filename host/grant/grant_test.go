@@ -245,7 +245,7 @@ func TestVerifyRefuses(t *testing.T) {
 			want: "trailing data",
 		},
 		{
-			name: "delegated grant (prf) is not accepted yet",
+			name: "delegated grant (prf) presented without its chain",
 			token: func() string {
 				c := w.claims()
 				c.Prf = "parent-jti"

@@ -205,9 +205,9 @@ func (s *Service) runApproved(ctx context.Context, in *store.Intent, out *Outcom
 		return nil, err
 	}
 	entry := audit.Entry{Realm: in.Realm, Actor: in.Agent, Action: "invoke", Tool: req.Tool, Request: in.Request, InputSHA256: sha(req.Input)}
-	g, err := s.Grants.Verify(req.Grant, in.Agent)
+	g, err := s.verifyGrant(ctx, req, in.Agent)
 	if err == nil {
-		err = s.checkRevoked(ctx, g)
+		err = s.checkQuarantine(ctx, g.Claims.Realm, in.Agent)
 	}
 	if err == nil && !g.AllowTool(req.Tool) {
 		err = fmt.Errorf("%w: tool %s is not in the grant", ErrForbidden, req.Tool)

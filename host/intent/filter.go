@@ -12,22 +12,12 @@ import (
 	"github.com/airlock-dev/airlock/host/inject"
 )
 
-// Filters decides the output filtering of a realm (the realm's policy).
-// Without one the DESIGN §9 defaults apply.
-type Filters interface {
-	DLPModes(ctx context.Context, realm string) (map[dlp.Detector]dlp.Mode, error)
-	Injection(ctx context.Context, realm string) (inject.Mode, error)
-}
-
 func (s *Service) filters(ctx context.Context, realm string) (map[dlp.Detector]dlp.Mode, inject.Mode, error) {
-	if s.Filters == nil {
-		return dlp.DefaultModes(), inject.ModeFlag, nil
-	}
-	modes, err := s.Filters.DLPModes(ctx, realm)
+	modes, err := s.DLPModes(ctx, realm)
 	if err != nil {
 		return nil, "", err
 	}
-	im, err := s.Filters.Injection(ctx, realm)
+	im, err := s.Injection(ctx, realm)
 	if err != nil {
 		return nil, "", err
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/airlock-dev/airlock/host/egress"
 	"github.com/airlock-dev/airlock/host/fsroot"
 	"github.com/airlock-dev/airlock/host/mail"
+	"github.com/airlock-dev/airlock/host/monitor"
 	"github.com/airlock-dev/airlock/host/registry"
 	"github.com/airlock-dev/airlock/host/store"
 	"github.com/airlock-dev/airlock/host/vault"
@@ -221,10 +222,10 @@ func (h *hostCalls) httpRequest(ctx context.Context, req []byte) []byte {
 	}
 	g := h.call.grant
 	realm, agent := g.Claims.Realm, h.call.agent
-	if h.svc.Usage == nil && g.Claims.Budget.EgressBytesPerDay > 0 {
+	if h.svc.Usage == nil && h.call.budget.EgressBytesPerDay > 0 {
 		return fail(abi.CodeUnavailable, "egress budgets are not available on this host")
 	}
-	if err := budget.CheckEgress(ctx, h.svc.Usage, realm, agent, g.Claims.Budget.EgressBytesPerDay, h.svc.now()); err != nil {
+	if err := budget.CheckEgress(ctx, h.svc.Usage, realm, agent, h.call.budget.EgressBytesPerDay, h.svc.now()); err != nil {
 		h.record(ctx, "egress", "deny", reasonOf(err))
 		if errors.Is(err, budget.ErrExceeded) {
 			return fail(abi.CodeBudgetExceeded, "egress budget for today is spent")
@@ -291,6 +292,8 @@ func (h *hostCalls) httpRequest(ctx context.Context, req []byte) []byte {
 		h.record(ctx, "egress", "deny", err.Error())
 		return fail(code, err.Error())
 	}
+	h.svc.observe(ctx, monitor.Event{Realm: realm, Agent: agent, Tool: h.tool, Decision: "allow",
+		EgressHost: u.Hostname(), EgressBytes: res.BytesSent + res.BytesRecv})
 	if h.svc.Usage != nil {
 		if _, err := h.svc.Usage.AddEgress(ctx, realm, agent, budget.Day(h.svc.now()), res.BytesSent+res.BytesRecv); err != nil {
 			h.svc.Logger.Error("egress budget update failed", "err", err)

@@ -109,7 +109,7 @@ type Service struct {
 	Vault       *vault.Vault   // nil: no secrets on this host
 	Memory      *memory.Store  // nil: no agent memory on this host
 	Approvals   Approvals      // nil: tools needing approval are refused
-	Filters     Filters        // nil: DESIGN §9 default output filtering
+	Governance  *Governance    // nil: DESIGN §9 default policy, no monitoring
 	Calls       *budget.Calls  // calls-per-minute budgets
 	Usage       budget.Counter // durable egress budgets
 	DataDir     string         // file areas live in DataDir/files/<realm>
@@ -130,6 +130,7 @@ type Service struct {
 // last decision (for the receipt) and the tool id and decision (for metrics).
 type Outcome struct {
 	Flags    []string // output filter flags of the intent
+	Blocked  bool     // the output was blocked as carrying a credential
 	Seq      int64
 	Tool     string
 	Decision string
@@ -268,7 +269,8 @@ func sha(b []byte) string {
 // call is one invocation in a tree of nested calls: the top-level intent
 // and every tool_call below it run under the same grant and agent.
 type call struct {
-	approved bool // an operator approved this intent: the approval gate is passed
+	approved bool         // an operator approved this intent: the approval gate is passed
+	budget   grant.Budget // the grant's budget over the realm's policy defaults
 	grant    *grant.Grant
 	agent    string
 	request  string // request proof jti
@@ -297,24 +299,25 @@ func (s *Service) Invoke(ctx context.Context, proof *identity.Proof, body []byte
 	}
 	entry.Tool, entry.InputSHA256 = req.Tool, sha(req.Input)
 	out.Tool = req.Tool
-	if len(req.Chain) > 0 {
-		return deny(fmt.Errorf("%w: delegated grant chains are not accepted yet", grant.ErrInvalid))
+	g, err := s.verifyGrant(ctx, req, proof.Iss)
+	if g != nil {
+		entry.Realm, entry.Grant = g.Claims.Realm, g.Claims.Jti
 	}
-	g, err := s.Grants.Verify(req.Grant, proof.Iss)
 	if err != nil {
 		return deny(err)
 	}
-	entry.Realm, entry.Grant = g.Claims.Realm, g.Claims.Jti
-	if err := s.checkRevoked(ctx, g); err != nil {
+	if err := s.checkQuarantine(ctx, g.Claims.Realm, proof.Iss); err != nil {
 		return deny(err)
 	}
+	defer func() { s.observeIntent(ctx, g.Claims.Realm, proof.Iss, req.Tool, out) }()
 	if !g.AllowTool(req.Tool) {
 		return deny(fmt.Errorf("%w: tool %s is not in the grant", ErrForbidden, req.Tool))
 	}
 	c := &call{grant: g, agent: proof.Iss, request: proof.Jti, nested: new(atomic.Int32)}
 	output, err := s.run(ctx, c, req.Tool, req.Input, out)
 	if errors.Is(err, errNeedsApproval) {
-		return s.hold(ctx, c, req.Tool, body, out)
+		res, o, err := s.hold(ctx, c, req.Tool, body, out)
+		return res, o, err
 	}
 	if err != nil {
 		return nil, out, err
@@ -355,7 +358,15 @@ func (s *Service) run(ctx context.Context, c *call, toolID string, input json.Ra
 	}
 	deny := func(err error) ([]byte, error) { return nil, s.denied(ctx, entry, out, err) }
 
-	if err := s.calls().Allow(realm, c.agent, g.Claims.Budget.CallsPerMinute, s.now()); err != nil {
+	pol, err := s.policyFor(ctx, realm)
+	if err != nil {
+		return deny(err)
+	}
+	c.budget = effectiveBudget(g, pol)
+	if pol.Denied(toolID) {
+		return deny(fmt.Errorf("%w: the realm's policy denies tool %s", ErrForbidden, toolID))
+	}
+	if err := s.calls().Allow(realm, c.agent, c.budget.CallsPerMinute, s.now()); err != nil {
 		return deny(err)
 	}
 	tool, err := s.Registry.Tool(realm, toolID)
@@ -372,7 +383,7 @@ func (s *Service) run(ctx context.Context, c *call, toolID string, input json.Ra
 			return deny(fmt.Errorf("%w: tool %s needs capability %s, which the grant does not give", ErrForbidden, toolID, cp))
 		}
 	}
-	if (tool.Tool.Tool.Approval || g.NeedsApproval(toolID)) && !c.approved {
+	if (tool.Tool.Tool.Approval || g.NeedsApproval(toolID) || pol.NeedsApproval(toolID)) && !c.approved {
 		if c.depth > 0 {
 			return deny(fmt.Errorf("%w: tool %s needs human approval and cannot be called from another tool", ErrForbidden, toolID))
 		}
@@ -409,7 +420,7 @@ func (s *Service) run(ctx context.Context, c *call, toolID string, input json.Ra
 	output, runErr := s.Engine.Invoke(ctx, tool.Plugin.Module, runtime.Call{
 		Export: tool.Tool.Tool.Name,
 		Input:  input,
-		Limits: s.effectiveLimits(tool.Plugin.Compiled.Manifest, g),
+		Limits: s.effectiveLimits(tool.Plugin.Compiled.Manifest, c.budget),
 		Host:   h,
 	})
 	result := entry
@@ -437,6 +448,9 @@ func (s *Service) run(ctx context.Context, c *call, toolID string, input json.Ra
 				result.Reason = strings.Join(flags, " ")
 			}
 		}
+	}
+	if errors.Is(failure, ErrOutputBlocked) {
+		out.Blocked = true
 	}
 	if failure != nil {
 		result.Decision, result.Reason = "failed", reasonOf(failure)
@@ -485,9 +499,9 @@ func (s *Service) checkRevoked(ctx context.Context, g *grant.Grant) error {
 }
 
 // effectiveLimits is the minimum of host maximum, manifest limits and grant budget.
-func (s *Service) effectiveLimits(m *bundle.Manifest, g *grant.Grant) runtime.Limits {
-	mem := minPositive(s.Limits.MemoryMB, m.Limits.MemoryMB, g.Claims.Budget.MemoryMB)
-	timeout := minPositive(s.Limits.TimeoutMS, m.Limits.TimeoutMS, g.Claims.Budget.TimeoutMS)
+func (s *Service) effectiveLimits(m *bundle.Manifest, b grant.Budget) runtime.Limits {
+	mem := minPositive(s.Limits.MemoryMB, m.Limits.MemoryMB, b.MemoryMB)
+	timeout := minPositive(s.Limits.TimeoutMS, m.Limits.TimeoutMS, b.TimeoutMS)
 	return runtime.Limits{
 		MemoryPages:    uint32(mem) * 16, // 64 KiB pages
 		Timeout:        time.Duration(timeout) * time.Millisecond,

@@ -115,6 +115,9 @@ func (s *Service) ServeMemory(ctx context.Context, op MemoryOp, proof *identity.
 	if err := s.checkRevoked(ctx, g); err != nil {
 		return deny(err)
 	}
+	if err := s.checkQuarantine(ctx, g.Claims.Realm, proof.Iss); err != nil {
+		return deny(err)
+	}
 	if !g.Allows(abi.CapMemory) {
 		return deny(fmt.Errorf("%w: the grant does not give the memory capability", ErrForbidden))
 	}

@@ -34,6 +34,8 @@ import (
 	"github.com/airlock-dev/airlock/host/intent"
 	"github.com/airlock-dev/airlock/host/mail"
 	"github.com/airlock-dev/airlock/host/memory"
+	"github.com/airlock-dev/airlock/host/monitor"
+	"github.com/airlock-dev/airlock/host/policy"
 	"github.com/airlock-dev/airlock/host/registry"
 	"github.com/airlock-dev/airlock/host/runtime"
 	"github.com/airlock-dev/airlock/host/store"
@@ -135,9 +137,21 @@ func Open(ctx context.Context, cfg *config.Config, opt Options) (_ *Node, err er
 	if n.Memory, err = memory.Open(ctx, memory.Config{Dir: filepath.Join(cfg.Data, "memory"), Master: memKey, Embed: embedFn, Logger: logger}); err != nil {
 		return nil, err
 	}
-	policy, err := egress.NewAddressPolicy(cfg.Egress.AllowPrivate)
+	addrs, err := egress.NewAddressPolicy(cfg.Egress.AllowPrivate)
 	if err != nil {
 		return nil, err
+	}
+	policies, err := policy.OpenStore(ctx, n.DB.SQL())
+	if err != nil {
+		return nil, err
+	}
+	quarantine, err := monitor.OpenQuarantineStore(ctx, n.DB.SQL())
+	if err != nil {
+		return nil, err
+	}
+	gov := &intent.Governance{
+		Policies: policies, Monitor: monitor.New(time.Now), Quarantine: quarantine,
+		Webhook: &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{Proxy: nil}},
 	}
 	var appender audit.Appender = n.Audit
 	if opt.WrapAudit != nil {
@@ -149,7 +163,8 @@ func Open(ctx context.Context, cfg *config.Config, opt Options) (_ *Node, err er
 		Engine:      n.Engine,
 		Audit:       appender,
 		Revocations: n.DB,
-		Egress:      egress.NewClient(egress.Config{Policy: policy, Logger: logger}),
+		Egress:      egress.NewClient(egress.Config{Policy: addrs, Logger: logger}),
+		Governance:  gov,
 		Vault:       n.Vault,
 		Memory:      n.Memory,
 		Approvals:   n.DB,
@@ -162,10 +177,11 @@ func Open(ctx context.Context, cfg *config.Config, opt Options) (_ *Node, err er
 	}
 	n.Server = server.New(server.Deps{
 		HostKey: n.Key, Config: cfg, DB: n.DB, Audit: n.Audit, Registry: n.Registry, Vault: n.Vault,
-		Intents: n.Intents,
-		Proofs:  &identity.RequestVerifier{HostDID: n.Key.DID(), Replay: n.DB},
-		Logger:  logger, Version: opt.Version,
+		Policies: policies, Intents: n.Intents,
+		Proofs: &identity.RequestVerifier{HostDID: n.Key.DID(), Replay: n.DB},
+		Logger: logger, Version: opt.Version,
 	})
+	gov.OnAlert = func(a monitor.Alert) { n.Server.CountAnomaly(a.Kind) }
 	return n, nil
 }
 

@@ -260,6 +260,20 @@ func (c *Client) Invoke(ctx context.Context, tool string, input json.RawMessage,
 	return &res, resp, nil
 }
 
+// InvokeChain calls tool under a delegated grant whose chain (parent, …,
+// operator-signed root) is sent along.
+func (c *Client) InvokeChain(ctx context.Context, tool string, input json.RawMessage, grant string, chain []string) (*IntentResult, *Response, error) {
+	if len(chain) == 0 {
+		return c.Invoke(ctx, tool, input, grant)
+	}
+	var res IntentResult
+	resp, err := c.DoJSON(ctx, http.MethodPost, "/v1/intents", map[string]any{"tool": tool, "input": input, "grant": grant, "chain": chain}, &res)
+	if err != nil {
+		return nil, resp, err
+	}
+	return &res, resp, nil
+}
+
 // Install uploads a signed bundle into realm.
 func (c *Client) Install(ctx context.Context, realm string, bundle []byte) (*Response, error) {
 	resp, err := c.Do(ctx, http.MethodPost, "/v1/plugins?realm="+url.QueryEscape(realm), "application/x-tar", bundle)

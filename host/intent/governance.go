@@ -1,0 +1,251 @@
+package intent
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/airlock-dev/airlock/host/audit"
+	"github.com/airlock-dev/airlock/host/dlp"
+	"github.com/airlock-dev/airlock/host/grant"
+	"github.com/airlock-dev/airlock/host/identity"
+	"github.com/airlock-dev/airlock/host/inject"
+	"github.com/airlock-dev/airlock/host/monitor"
+	"github.com/airlock-dev/airlock/host/policy"
+	"github.com/airlock-dev/airlock/host/store"
+)
+
+// ErrQuarantined is returned for every request of a quarantined agent.
+var ErrQuarantined = errors.New("intent: agent quarantined")
+
+// Governance is the realm's signed policy, the behaviour monitor and the
+// quarantine list. A nil Governance means the DESIGN §9 defaults and no
+// monitoring.
+type Governance struct {
+	Policies   *policy.Store
+	Monitor    *monitor.Monitor
+	Quarantine *monitor.QuarantineStore
+	// OnAlert is told of every anomaly (metrics).
+	OnAlert func(monitor.Alert)
+	// Webhook posts alerts when the policy names a webhook (nil → none).
+	Webhook *http.Client
+}
+
+// policyFor returns the realm's policy (the defaults when none is stored).
+func (s *Service) policyFor(ctx context.Context, realm string) (*policy.Policy, error) {
+	if s.Governance == nil || s.Governance.Policies == nil {
+		return policy.Default(realm), nil
+	}
+	p, err := s.Governance.Policies.Get(ctx, realm)
+	if err != nil {
+		return nil, fmt.Errorf("%w: policy store: %v", ErrUnavailable, err)
+	}
+	return p, nil
+}
+
+// DLPModes implements Filters from the realm's policy.
+func (s *Service) DLPModes(ctx context.Context, realm string) (map[dlp.Detector]dlp.Mode, error) {
+	p, err := s.policyFor(ctx, realm)
+	if err != nil {
+		return nil, err
+	}
+	modes := dlp.DefaultModes()
+	for k, v := range p.DLPModes() {
+		d, err := dlp.ParseDetector(k)
+		if err != nil {
+			continue
+		}
+		m, err := dlp.ParseMode(v)
+		if err != nil {
+			m = dlp.Block // unknown mode: fail closed
+		}
+		modes[d] = m
+	}
+	return modes, nil
+}
+
+// Injection implements Filters from the realm's policy.
+func (s *Service) Injection(ctx context.Context, realm string) (inject.Mode, error) {
+	p, err := s.policyFor(ctx, realm)
+	if err != nil {
+		return "", err
+	}
+	m, err := inject.ParseMode(p.Injection())
+	if err != nil {
+		return inject.ModeBlock, nil
+	}
+	return m, nil
+}
+
+// checkQuarantine refuses a quarantined agent.
+func (s *Service) checkQuarantine(ctx context.Context, realm, agent string) error {
+	if s.Governance == nil || s.Governance.Quarantine == nil {
+		return nil
+	}
+	q, err := s.Governance.Quarantine.IsQuarantined(ctx, realm, agent)
+	if err != nil {
+		return fmt.Errorf("%w: quarantine store: %v", ErrUnavailable, err)
+	}
+	if q {
+		return fmt.Errorf("%w: released only by an operator", ErrQuarantined)
+	}
+	return nil
+}
+
+// observe feeds one decision to the behaviour monitor and acts on alerts:
+// an audit entry (action anomaly), the OnAlert hook, the policy's webhook
+// and, when the policy says so, quarantine.
+func (s *Service) observe(ctx context.Context, e monitor.Event) {
+	gv := s.Governance
+	if gv == nil || gv.Monitor == nil || e.Realm == "" || e.Agent == "" {
+		return
+	}
+	p, err := s.policyFor(ctx, e.Realm)
+	if err != nil {
+		return
+	}
+	if e.At.IsZero() {
+		e.At = s.now()
+	}
+	for _, a := range gv.Monitor.Observe(e, p.Anomaly()) {
+		if _, err := s.Audit.Append(ctx, audit.Entry{Realm: a.Realm, Actor: a.Agent, Action: "anomaly", Tool: e.Tool,
+			Decision: "alert", Reason: a.Kind + ": " + a.Detail}); err != nil {
+			s.Logger.Error("audit append failed for anomaly", "err", err)
+		}
+		if gv.OnAlert != nil {
+			gv.OnAlert(a)
+		}
+		if p.Anomaly().Quarantine && gv.Quarantine != nil {
+			if err := gv.Quarantine.Quarantine(ctx, a.Realm, a.Agent, a.Kind); err != nil {
+				s.Logger.Error("quarantine failed", "err", err)
+			} else {
+				_, _ = s.Audit.Append(ctx, audit.Entry{Realm: a.Realm, Actor: a.Agent, Action: "quarantine",
+					Decision: "deny", Reason: a.Kind})
+			}
+		}
+		if hook := p.Anomaly().Webhook; hook != "" && gv.Webhook != nil {
+			go postAlert(gv.Webhook, hook, a, s)
+		}
+	}
+}
+
+func postAlert(hc *http.Client, url string, a monitor.Alert, s *Service) {
+	body, _ := json.Marshal(map[string]any{"realm": a.Realm, "agent": a.Agent, "kind": a.Kind, "detail": a.Detail, "at": a.At})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		return
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := hc.Do(req)
+	if err != nil {
+		s.Logger.Warn("anomaly webhook failed", "err", err)
+		return
+	}
+	resp.Body.Close()
+}
+
+// Release lifts an agent's quarantine in realm (operator action, audited by
+// the caller).
+func (s *Service) Release(ctx context.Context, realm, agent string) (bool, error) {
+	if s.Governance == nil || s.Governance.Quarantine == nil {
+		return false, nil
+	}
+	ok, err := s.Governance.Quarantine.Release(ctx, realm, agent)
+	if err == nil && ok && s.Governance.Monitor != nil {
+		s.Governance.Monitor.Forget(realm, agent)
+	}
+	return ok, err
+}
+
+// verifyGrant checks the presented grant (and its delegation chain) for
+// agent, and every revocation that touches it: each link's jti and each
+// agent that holds or delegated a link.
+func (s *Service) verifyGrant(ctx context.Context, req *Request, agent string) (*grant.Grant, error) {
+	if len(req.Chain) == 0 {
+		g, err := s.Grants.Verify(req.Grant, agent)
+		if err != nil {
+			return nil, err
+		}
+		return g, s.checkRevoked(ctx, g)
+	}
+	g, jtis, err := grant.VerifyChain(req.Grant, req.Chain, agent, s.Grants)
+	if err != nil {
+		return nil, err
+	}
+	realm := g.Claims.Realm
+	for _, jti := range jtis {
+		if err := s.revoked(ctx, realm, store.KindGrant, jti); err != nil {
+			return nil, err
+		}
+	}
+	for _, tok := range append([]string{req.Grant}, req.Chain...) {
+		_, payload, err := identity.ParseUnverified(tok)
+		if err != nil {
+			return nil, fmt.Errorf("%w: chain link", grant.ErrInvalid)
+		}
+		var c struct {
+			Sub string `json:"sub"`
+		}
+		_ = json.Unmarshal(payload, &c)
+		if err := s.revoked(ctx, realm, store.KindAgent, c.Sub); err != nil {
+			return nil, err
+		}
+	}
+	return g, nil
+}
+
+func (s *Service) revoked(ctx context.Context, realm string, kind store.RevocationKind, subject string) error {
+	r, err := s.Revocations.Revoked(ctx, realm, kind, subject)
+	if err != nil {
+		return fmt.Errorf("%w: revocation store: %v", ErrUnavailable, err)
+	}
+	if r {
+		return fmt.Errorf("%w: %s revoked", ErrRevoked, kind)
+	}
+	return nil
+}
+
+// effectiveBudget fills the grant's unset budget fields from the realm's
+// policy defaults.
+func effectiveBudget(g *grant.Grant, p *policy.Policy) grant.Budget {
+	b, d := g.Claims.Budget, p.Doc.Budget
+	if b.CallsPerMinute == 0 {
+		b.CallsPerMinute = d.CallsPerMinute
+	}
+	if b.TimeoutMS == 0 {
+		b.TimeoutMS = d.TimeoutMS
+	}
+	if b.MemoryMB == 0 {
+		b.MemoryMB = d.MemoryMB
+	}
+	if b.EgressBytesPerDay == 0 {
+		b.EgressBytesPerDay = d.EgressBytesPerDay
+	}
+	return b
+}
+
+// observeIntent feeds a finished top-level decision to the monitor.
+func (s *Service) observeIntent(ctx context.Context, realm, agent, tool string, out *Outcome) {
+	e := monitor.Event{Realm: realm, Agent: agent, Tool: tool, Decision: out.Decision, Approval: out.Decision == "hold"}
+	if out.Decision == "allow" || out.Decision == "done" || out.Decision == "failed" {
+		e.Decision = "allow"
+	}
+	for _, f := range out.Flags {
+		if len(f) > 4 && f[:4] == "dlp:" {
+			e.DLPHits++
+			if len(f) > 12 && f[:12] == "dlp:secrets:" {
+				e.SecretHits++
+			}
+		}
+	}
+	if out.Blocked {
+		e.SecretHits++
+	}
+	s.observe(ctx, e)
+}
