@@ -424,7 +424,7 @@ func (s *Service) run(ctx context.Context, c *call, toolID string, input json.Ra
 		Host:   h,
 	})
 	result := entry
-	result.Action, result.Parent = "result", startIdx
+	result.Action, result.Parent, result.Reason = "result", startIdx, ""
 	var failure error
 	if runErr != nil {
 		var f *runtime.Failure
