@@ -2,6 +2,7 @@ package server
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 
@@ -16,29 +17,44 @@ import (
 // putPolicy takes a compact JWS (typ airlock-policy+jwt) signed by an
 // operator of the path's realm whose version must exceed the current one.
 func (s *Server) putPolicy(c echo.Context) error {
-	proof, body, err := s.authenticate(c, MaxJSONBody)
-	if err != nil {
-		return err
-	}
 	realm := c.Param("realm")
-	if err := s.requireOperator(proof.Iss, realm); err != nil {
+	proof, body, err := s.operator(c, realm)
+	if err != nil {
 		return err
 	}
 	if s.d.Policies == nil {
 		return intent.ErrUnavailable
 	}
-	p, err := policy.Verify(string(body), realm, s.d.Config.OperatorTrusted)
-	if err != nil {
+	ctx := c.Request().Context()
+	entry := audit.Entry{Realm: realm, Actor: proof.Iss, Action: "policy", Request: proof.Jti, InputSHA256: sha256hex(body)}
+	// A refusal is audited as a denial: the log never records a refused
+	// policy as applied.
+	refuse := func(err error) error {
+		entry.Decision, entry.Reason = "deny", err.Error()
+		if aerr := s.auditDecision(c, entry); aerr != nil {
+			return aerr
+		}
 		return err
 	}
-	entry := audit.Entry{Realm: realm, Actor: proof.Iss, Action: "policy", Decision: "allow",
-		Reason: "version " + strconv.FormatInt(p.Doc.Version, 10) + " signed by " + p.Signer, Request: proof.Jti, InputSHA256: sha256hex(body)}
+	p, err := policy.Verify(string(body), realm, s.d.Config.OperatorTrusted)
+	if err != nil {
+		return refuse(err)
+	}
+	cur, err := s.d.Policies.Get(ctx, realm)
+	if err != nil {
+		return intent.ErrUnavailable
+	}
+	if p.Doc.Version <= cur.Doc.Version {
+		return refuse(fmt.Errorf("%w: realm %q is at version %d", policy.ErrStale, realm, cur.Doc.Version))
+	}
+	entry.Decision, entry.Reason = "allow", "version "+strconv.FormatInt(p.Doc.Version, 10)+" signed by "+p.Signer
 	if err := s.auditDecision(c, entry); err != nil {
 		return err
 	}
-	if err := s.d.Policies.Put(c.Request().Context(), p); err != nil {
+	if err := s.d.Policies.Put(ctx, p); err != nil {
 		if errors.Is(err, policy.ErrStale) {
-			return err
+			// another node stored this version between Get and Put
+			return refuse(err)
 		}
 		s.d.Logger.Error("policy store failed", "err", err)
 		return intent.ErrUnavailable
@@ -47,12 +63,9 @@ func (s *Server) putPolicy(c echo.Context) error {
 }
 
 func (s *Server) getPolicy(c echo.Context) error {
-	proof, _, err := s.authenticate(c, MaxJSONBody)
-	if err != nil {
-		return err
-	}
 	realm := c.Param("realm")
-	if err := s.requireOperator(proof.Iss, realm); err != nil {
+	_, _, err := s.operator(c, realm)
+	if err != nil {
 		return err
 	}
 	if s.d.Policies == nil {
@@ -67,12 +80,9 @@ func (s *Server) getPolicy(c echo.Context) error {
 
 // releaseAgent lifts a quarantine: POST /v1/agents/{did}/release?realm=R.
 func (s *Server) releaseAgent(c echo.Context) error {
-	proof, _, err := s.authenticate(c, MaxJSONBody)
-	if err != nil {
-		return err
-	}
 	realm := realmParam(c)
-	if err := s.requireOperator(proof.Iss, realm); err != nil {
+	proof, _, err := s.operator(c, realm)
+	if err != nil {
 		return err
 	}
 	did := c.Param("did")

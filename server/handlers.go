@@ -82,12 +82,9 @@ func (s *Server) getIntent(c echo.Context) error {
 }
 
 func (s *Server) listApprovals(c echo.Context) error {
-	proof, _, err := s.authenticate(c, MaxJSONBody)
-	if err != nil {
-		return err
-	}
 	realm := realmParam(c)
-	if err := s.requireOperator(proof.Iss, realm); err != nil {
+	_, _, err := s.operator(c, realm)
+	if err != nil {
 		return err
 	}
 	list, err := s.d.Intents.Pending(c.Request().Context(), realm)
@@ -103,12 +100,9 @@ type decisionRequest struct {
 }
 
 func (s *Server) decideApproval(c echo.Context) error {
-	proof, body, err := s.authenticate(c, MaxJSONBody)
-	if err != nil {
-		return err
-	}
 	realm := realmParam(c)
-	if err := s.requireOperator(proof.Iss, realm); err != nil {
+	proof, body, err := s.operator(c, realm)
+	if err != nil {
 		return err
 	}
 	var req decisionRequest
@@ -222,12 +216,9 @@ type approveRequest struct {
 }
 
 func (s *Server) approvePlugin(c echo.Context) error {
-	proof, body, err := s.authenticate(c, MaxJSONBody)
-	if err != nil {
-		return err
-	}
 	realm := realmParam(c)
-	if err := s.requireOperator(proof.Iss, realm); err != nil {
+	proof, body, err := s.operator(c, realm)
+	if err != nil {
 		return err
 	}
 	var req approveRequest
@@ -251,12 +242,9 @@ func (s *Server) approvePlugin(c echo.Context) error {
 }
 
 func (s *Server) listPlugins(c echo.Context) error {
-	proof, _, err := s.authenticate(c, MaxJSONBody)
-	if err != nil {
-		return err
-	}
 	realm := realmParam(c)
-	if err := s.requireOperator(proof.Iss, realm); err != nil {
+	_, _, err := s.operator(c, realm)
+	if err != nil {
 		return err
 	}
 	out := []pluginView{}
@@ -267,12 +255,9 @@ func (s *Server) listPlugins(c echo.Context) error {
 }
 
 func (s *Server) deletePlugin(c echo.Context) error {
-	proof, _, err := s.authenticate(c, MaxJSONBody)
-	if err != nil {
-		return err
-	}
 	realm := realmParam(c)
-	if err := s.requireOperator(proof.Iss, realm); err != nil {
+	proof, _, err := s.operator(c, realm)
+	if err != nil {
 		return err
 	}
 	name := c.Param("name")
@@ -345,12 +330,9 @@ func (s *Server) postRevocation(c echo.Context) error {
 }
 
 func (s *Server) getAudit(c echo.Context) error {
-	proof, _, err := s.authenticate(c, MaxJSONBody)
-	if err != nil {
-		return err
-	}
 	realm := realmParam(c)
-	if err := s.requireOperator(proof.Iss, realm); err != nil {
+	_, _, err := s.operator(c, realm)
+	if err != nil {
 		return err
 	}
 	from, limit := int64(0), 100

@@ -293,6 +293,19 @@ func realmParam(c echo.Context) string {
 	return "default"
 }
 
+// operator authenticates an operator request for realm: the proof, then
+// the signer's standing as an operator of realm.
+func (s *Server) operator(c echo.Context, realm string) (*identity.Proof, []byte, error) {
+	proof, body, err := s.authenticate(c, MaxJSONBody)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := s.requireOperator(proof.Iss, realm); err != nil {
+		return nil, nil, err
+	}
+	return proof, body, nil
+}
+
 // requireOperator checks that did is an operator of realm. An unknown realm
 // and a realm where did is not an operator get the same answer.
 func (s *Server) requireOperator(did, realm string) error {

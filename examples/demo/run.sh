@@ -21,7 +21,7 @@ PID=$!
 cleanup() { kill -TERM "$PID" 2>/dev/null || true; wait "$PID" 2>/dev/null || true; }
 trap cleanup EXIT
 
-for _ in $(seq 1 100); do
+for _ in $(seq 1 900); do # up to 3 minutes on a loaded machine (six modules to compile)
   if grep -q "listening on" "$LOG" 2>/dev/null; then break; fi
   if ! kill -0 "$PID" 2>/dev/null; then cat "$LOG"; echo "demo: server exited" >&2; exit 1; fi
   sleep 0.2

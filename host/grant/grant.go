@@ -36,6 +36,7 @@ import (
 	"github.com/airlock-dev/airlock/abi"
 	"github.com/airlock-dev/airlock/host/egress"
 	"github.com/airlock-dev/airlock/host/identity"
+	"github.com/airlock-dev/airlock/host/strictjson"
 )
 
 // Errors. Every failure to accept a grant wraps ErrInvalid.
@@ -114,7 +115,7 @@ func ValidRealm(s string) bool { return realmRE.MatchString(s) }
 // Parse decodes grant claims strictly: unknown fields, trailing data and
 // missing required claims are errors. It does not check signatures or time.
 func Parse(payload []byte) (*Claims, error) {
-	if err := checkKeys(payload); err != nil {
+	if err := strictjson.LowerCaseMembers(payload); err != nil {
 		return nil, fmt.Errorf("%w: claims: %v", ErrInvalid, err)
 	}
 	dec := json.NewDecoder(bytes.NewReader(payload))
@@ -146,50 +147,6 @@ func Parse(payload []byte) (*Claims, error) {
 		return nil, fmt.Errorf("%w: caps.memory.max_docs must not be negative", ErrInvalid)
 	}
 	return &c, nil
-}
-
-// checkKeys refuses what encoding/json lets through silently and another
-// verifier may read differently: a duplicate member (Go keeps the last one)
-// and a member name that is not lower case (Go matches "SUB" to sub). Every
-// member name of the grant claims is lower case, so neither is ever needed.
-func checkKeys(payload []byte) error {
-	dec := json.NewDecoder(bytes.NewReader(payload))
-	var stack []map[string]bool // one set of seen names per open object; nil for arrays
-	expectKey := false
-	for {
-		tok, err := dec.Token()
-		if err == io.EOF {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		if expectKey {
-			expectKey = false
-			if name, ok := tok.(string); ok {
-				seen := stack[len(stack)-1]
-				if name != strings.ToLower(name) {
-					return fmt.Errorf("member %q is not lower case", name)
-				}
-				if seen[name] {
-					return fmt.Errorf("duplicate member %q", name)
-				}
-				seen[name] = true
-				continue
-			}
-		}
-		switch tok {
-		case json.Delim('{'):
-			stack = append(stack, map[string]bool{})
-		case json.Delim('['):
-			stack = append(stack, nil)
-		case json.Delim('}'), json.Delim(']'):
-			stack = stack[:len(stack)-1]
-		}
-		// The next token is a member name when the innermost container is
-		// an object and no value is pending.
-		expectKey = len(stack) > 0 && stack[len(stack)-1] != nil && dec.More()
-	}
 }
 
 // Grant is a verified, compiled grant.

@@ -38,6 +38,7 @@ import (
 
 	"github.com/airlock-dev/airlock/host/grant"
 	"github.com/airlock-dev/airlock/host/identity"
+	"github.com/airlock-dev/airlock/host/strictjson"
 )
 
 // Errors. Every refusal wraps exactly one of them.
@@ -155,7 +156,7 @@ func Parse(payload []byte) (*Document, error) {
 	if len(payload) > MaxTokenBytes {
 		return nil, fmt.Errorf("%w: document larger than %d bytes", ErrInvalid, MaxTokenBytes)
 	}
-	if err := checkMembers(payload); err != nil {
+	if err := strictjson.LowerCaseMembers(payload); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
 	d := Document{Anomaly: DefaultAnomaly()}
@@ -260,49 +261,6 @@ func checkWebhook(s string) error {
 		return fmt.Errorf("fragment is not allowed")
 	}
 	return nil
-}
-
-// checkMembers refuses what encoding/json lets through silently and another
-// reader may resolve differently: a duplicate member (Go keeps the last) and
-// a member name that is not lower case (Go matches "REALM" to realm). Every
-// member name of a policy document, dlp keys included, is lower case.
-func checkMembers(payload []byte) error {
-	dec := json.NewDecoder(bytes.NewReader(payload))
-	dec.UseNumber()
-	var stack []map[string]bool // one set of names per open object; nil for arrays
-	expectKey := false
-	for {
-		tok, err := dec.Token()
-		if err == io.EOF {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		if expectKey {
-			expectKey = false
-			if name, ok := tok.(string); ok {
-				seen := stack[len(stack)-1]
-				if name != strings.ToLower(name) {
-					return fmt.Errorf("member %q is not lower case", name)
-				}
-				if seen[name] {
-					return fmt.Errorf("duplicate member %q", name)
-				}
-				seen[name] = true
-				continue
-			}
-		}
-		switch tok {
-		case json.Delim('{'):
-			stack = append(stack, map[string]bool{})
-		case json.Delim('['):
-			stack = append(stack, nil)
-		case json.Delim('}'), json.Delim(']'):
-			stack = stack[:len(stack)-1]
-		}
-		expectKey = len(stack) > 0 && stack[len(stack)-1] != nil && dec.More()
-	}
 }
 
 func contains(list []string, s string) bool {
