@@ -53,6 +53,11 @@ bench: ## Run the benchmarks (BENCHTIME per benchmark, default 2s; HTTP_REQUESTS
 	$(GO) test -run '^$$' -bench '^Benchmark(Reused|Fresh)Instance$$' -benchmem -benchtime $${BENCHTIME:-2s} -timeout 10m ./host/runtime/
 	$(GO) test -run '^$$' -bench . -skip '^BenchmarkHTTPIntents$$' -benchmem -benchtime $${BENCHTIME:-2s} -timeout 10m ./bench/...
 	$(GO) test -run '^$$' -bench '^BenchmarkHTTPIntents$$' -benchmem -benchtime $${HTTP_REQUESTS:-1000}x -timeout 10m ./bench/
+	$(GO) test -run '^$$' -bench '^Benchmark(Put|Query|Reopen)$$' -benchtime 20x -timeout 10m ./host/memory/
+
+.PHONY: bench-memory-100k
+bench-memory-100k: ## Agent memory at 100k documents per agent (query p50/p99, reopen time, heap); about 2 minutes
+	$(GO) test -run '^$$' -bench '^Benchmark(Query100k|Reopen100k)$$' -benchtime 20x -timeout 30m ./host/memory/
 
 .PHONY: staticcheck
 staticcheck:

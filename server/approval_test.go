@@ -137,6 +137,21 @@ func TestApprovalGate(t *testing.T) {
 		decide(t, h, p.ID, "deny")
 	})
 
+	t.Run("mail tools need approval by default", func(t *testing.T) {
+		h.Install(t, hosttest.DefaultRealm, "plugins/mail", nil)
+		mg := h.Grant(t, func(c *grant.Claims) {
+			c.Tools = []string{"mail/*"}
+			c.Caps.Mail = &grant.MailCap{To: []string{"*@example.org"}}
+		})
+		resp := invoke(t, h.Agent(), "mail/send", `{"to":["a@example.org"],"subject":"hi","body":"hello"}`, mg)
+		if resp.Status != http.StatusAccepted {
+			t.Fatalf("mail/send without approval: status %d, want 202: %s", resp.Status, resp.Body)
+		}
+		var p pendingAnswer
+		_ = json.Unmarshal(resp.Body, &p)
+		decide(t, h, p.ID, "deny")
+	})
+
 	t.Run("a flood of approval requests is capped", func(t *testing.T) {
 		flood := h.Grant(t, func(c *grant.Claims) { c.Tools = []string{"echo/*"}; c.Approval = []string{"echo/echo"} })
 		var ids []string

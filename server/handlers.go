@@ -56,7 +56,7 @@ func (s *Server) postIntent(c echo.Context) error {
 		if out.Seq >= 0 {
 			c.Set(keySeq, out.Seq)
 		}
-		s.metrics.observeIntent(out.Decision, time.Since(start))
+		s.metrics.observeIntent(s.toolLabel(out.Tool), out.Decision, time.Since(start))
 	}
 	if err != nil {
 		return err

@@ -31,12 +31,12 @@ func newMetrics() *metrics {
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
 		}, []string{"route"}),
 		intents: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "airlock_intents_total", Help: "Intents by decision (allow, deny, done, failed).",
-		}, []string{"decision"}),
+			Name: "airlock_intents_total", Help: "Intents by tool (installed tools only, else \"other\") and decision.",
+		}, []string{"tool", "decision"}),
 		intentDur: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name: "airlock_intent_duration_seconds", Help: "Intent latency by decision.",
+			Name: "airlock_intent_duration_seconds", Help: "Intent latency by tool and decision.",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
-		}, []string{"decision"}),
+		}, []string{"tool", "decision"}),
 	}
 	m.anomalies = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "airlock_anomalies_total", Help: "Behavioural anomalies by kind (burst, new_egress_host, denial_run, secret_leak).",
@@ -66,10 +66,18 @@ func (m *metrics) observeRequest(route string, status int, d time.Duration) {
 	m.latency.WithLabelValues(route).Observe(d.Seconds())
 }
 
-func (m *metrics) observeIntent(decision string, d time.Duration) {
+func (m *metrics) observeIntent(tool, decision string, d time.Duration) {
 	if !knownDecisions[decision] {
 		decision = "other"
 	}
-	m.intents.WithLabelValues(decision).Inc()
-	m.intentDur.WithLabelValues(decision).Observe(d.Seconds())
+	m.intents.WithLabelValues(tool, decision).Inc()
+	m.intentDur.WithLabelValues(tool, decision).Observe(d.Seconds())
+}
+
+// toolLabel bounds the tool label to installed tools.
+func (s *Server) toolLabel(tool string) string {
+	if tool == "" || !s.d.Registry.Known(tool) {
+		return "other"
+	}
+	return tool
 }

@@ -335,6 +335,25 @@ func (r *Registry) Tool(realm, id string) (*Tool, error) {
 	return &Tool{Plugin: p, Tool: t}, nil
 }
 
+// Known reports whether a tool id is installed in any realm (used to keep
+// metric labels bounded; never for access decisions).
+func (r *Registry) Known(id string) bool {
+	name, _, ok := cutTool(id)
+	if !ok {
+		return false
+	}
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	for _, realm := range r.plugins {
+		if p, ok := realm[name]; ok {
+			if _, ok := p.Compiled.Tools[id]; ok {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // List returns the plugins installed in realm, sorted by name.
 func (r *Registry) List(realm string) []*Plugin {
 	r.mu.RLock()
