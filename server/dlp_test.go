@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/airlock-dev/airlock/abi"
+	"github.com/airlock-dev/airlock/host/audit"
 	"github.com/airlock-dev/airlock/host/grant"
 	"github.com/airlock-dev/airlock/internal/hosttest"
 )
@@ -119,6 +120,19 @@ func testDLPEchoedOutput(t *testing.T, h *hosttest.Host) {
 			}
 		})
 	}
+
+	t.Run("secret-leak attempts raise an alert", func(t *testing.T) {
+		all, err := h.AuditLog().Entries(context.Background(), hosttest.DefaultRealm, 0, audit.MaxEntries)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !hasEntry(all, "anomaly", "alert", "secret_leak") {
+			t.Fatal("no secret_leak anomaly in the audit log")
+		}
+		if v := metricValue(t, h, `airlock_anomalies_total{kind="secret_leak"}`); v < 1 {
+			t.Fatalf(`airlock_anomalies_total{kind="secret_leak"} = %v`, v)
+		}
+	})
 }
 
 // testDLPEgress: a credential smuggled into the URL of an outgoing request,

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"net/http"
 	"errors"
 	"fmt"
 
@@ -48,6 +49,12 @@ func invokeCmd() *cobra.Command {
 					printJSON(cmd, resp.Body)
 				}
 				return err
+			}
+			if resp.Status == http.StatusAccepted {
+				// held for human approval: show the id to fetch it by later
+				printJSON(cmd, resp.Body)
+				fmt.Fprintln(cmd.ErrOrStderr(), "intent held for approval; an operator decides with `airlock approve allow|deny ID`")
+				return nil
 			}
 			printJSON(cmd, res.Output)
 			return nil

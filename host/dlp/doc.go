@@ -12,8 +12,9 @@
 //     GitHub tokens, Slack tokens and webhooks, Stripe, OpenAI and Anthropic
 //     keys, Google API keys, private-key PEM blocks and JWTs. Markdown
 //     images and links whose URL carries data ([FindExfiltration]) count as
-//     secrets too (rule "markdown-exfil"). Vault values in any encoding are
-//     the vault package's job (vault.Scanner), not this one's.
+//     secrets too (rule "markdown-exfil"); [URLCarriesSecret] judges the
+//     URL of an outgoing request, decoding each of its parts. Vault values in
+//     any encoding are the vault package's job (vault.Scanner), not this one's.
 //   - "cards": 13–19 digits, optionally grouped by single spaces or dashes,
 //     with a card-network prefix and a valid Luhn checksum.
 //   - "iban": a country code, two check digits and the country's IBAN length

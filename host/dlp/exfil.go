@@ -55,27 +55,54 @@ func FindExfiltration(text []byte) []Finding {
 	return resolve(out)
 }
 
-// carriesData reports whether a link target smuggles data.
+// carriesData reports whether a link target smuggles data: a credential
+// anywhere in it, or a query parameter or fragment that looks like an
+// encoded blob.
 func carriesData(raw string) bool {
+	secret, blob := inspectURL(raw)
+	return secret || blob
+}
+
+// URLCarriesSecret reports whether a URL carries a credential format: in
+// clear, percent-encoded, or base64- or hex-encoded in a host label, a path
+// segment (or a dot-separated part of one, as in "<hex>.png"), a query key or
+// value, or the fragment. Unlike the rule for rendered markdown, an encoded
+// blob that decodes to no known credential is not enough here: outgoing API
+// requests carry ids, hashes and cursors.
+func URLCarriesSecret(raw string) bool {
+	secret, _ := inspectURL(raw)
+	return secret
+}
+
+// inspectURL reports whether raw carries a credential format (secret) and
+// whether a query key or value or the fragment looks like an encoded blob of
+// at least minBlob characters (blob).
+func inspectURL(raw string) (secret, blob bool) {
 	if hasSecret([]byte(raw)) {
-		return true
+		return true, false
 	}
 	if dec, err := url.PathUnescape(raw); err == nil && dec != raw && hasSecret([]byte(dec)) {
-		return true
+		return true, false
 	}
 	u, err := url.Parse(raw)
 	if err != nil {
 		// not a URL a client would fetch as such; judge the raw parts
 		for _, part := range strings.FieldsFunc(raw, func(r rune) bool { return strings.ContainsRune("/?&=#.:;,", r) }) {
-			if decodesToSecret(part) || looksEncoded(part) {
-				return true
+			if decodesToSecret(part) {
+				return true, blob
 			}
+			blob = blob || looksEncoded(part)
 		}
-		return false
+		return false, blob
 	}
 	var parts []string
 	parts = append(parts, strings.Split(u.Hostname(), ".")...)
-	parts = append(parts, strings.Split(u.EscapedPath(), "/")...)
+	for _, seg := range strings.Split(u.EscapedPath(), "/") {
+		parts = append(parts, seg)
+		if strings.Contains(seg, ".") {
+			parts = append(parts, strings.Split(seg, ".")...)
+		}
+	}
 	var params []string
 	for k, vs := range parseQueryLoose(u.RawQuery) {
 		params = append(params, k)
@@ -89,19 +116,17 @@ func carriesData(raw string) bool {
 		}
 	}
 	for _, p := range params {
-		if looksEncoded(p) {
-			return true
-		}
+		blob = blob || looksEncoded(p)
 	}
 	for _, p := range append(parts, params...) {
 		if d, err := url.PathUnescape(p); err == nil {
 			p = d
 		}
 		if decodesToSecret(p) {
-			return true
+			return true, blob
 		}
 	}
-	return false
+	return false, blob
 }
 
 // parseQueryLoose splits a query like url.ParseQuery but keeps what it can

@@ -96,8 +96,9 @@ func spotlightJSON(doc []byte, token string) ([]byte, error) {
 }
 
 // egressSecrets reports whether an outgoing request carries a detected
-// credential (unless the realm's policy turned secret detection off).
-func (s *Service) egressSecrets(ctx context.Context, realm string, data []byte) (string, bool, error) {
+// credential, in its URL also encoded (unless the realm's policy turned
+// secret detection off).
+func (s *Service) egressSecrets(ctx context.Context, realm, rawURL string, body []byte) (string, bool, error) {
 	modes, _, err := s.filters(ctx, realm)
 	if err != nil {
 		return "", false, err
@@ -105,7 +106,10 @@ func (s *Service) egressSecrets(ctx context.Context, realm string, data []byte) 
 	if m, ok := modes[dlp.Secrets]; ok && m == dlp.Off {
 		return "", false, nil
 	}
-	for _, f := range dlp.Scan(data) {
+	if dlp.URLCarriesSecret(rawURL) {
+		return "dlp:secrets:encoded-in-url", true, nil
+	}
+	for _, f := range dlp.Scan(append([]byte(rawURL+"\n"), body...)) {
 		if f.Detector == dlp.Secrets {
 			return f.Label(), true, nil
 		}

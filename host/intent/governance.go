@@ -178,23 +178,25 @@ func (s *Service) verifyGrant(ctx context.Context, req *Request, agent string) (
 	if err != nil {
 		return nil, err
 	}
+	// A verified chain that is refused here still names its realm, so that
+	// the denial is audited where the realm's operator sees it.
 	realm := g.Claims.Realm
 	for _, jti := range jtis {
 		if err := s.revoked(ctx, realm, store.KindGrant, jti); err != nil {
-			return nil, err
+			return g, err
 		}
 	}
 	for _, tok := range append([]string{req.Grant}, req.Chain...) {
 		_, payload, err := identity.ParseUnverified(tok)
 		if err != nil {
-			return nil, fmt.Errorf("%w: chain link", grant.ErrInvalid)
+			return g, fmt.Errorf("%w: chain link", grant.ErrInvalid)
 		}
 		var c struct {
 			Sub string `json:"sub"`
 		}
 		_ = json.Unmarshal(payload, &c)
 		if err := s.revoked(ctx, realm, store.KindAgent, c.Sub); err != nil {
-			return nil, err
+			return g, err
 		}
 	}
 	return g, nil

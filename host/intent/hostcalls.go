@@ -261,7 +261,7 @@ func (h *hostCalls) httpRequest(ctx context.Context, req []byte) []byte {
 			return fail(abi.CodeForbidden, "http_request: the request carries a credential")
 		}
 	}
-	if label, found, err := h.svc.egressSecrets(ctx, realm, append([]byte(r.URL+"\n"), r.Body...)); err != nil {
+	if label, found, err := h.svc.egressSecrets(ctx, realm, r.URL, r.Body); err != nil {
 		return fail(abi.CodeUnavailable, "policy unavailable")
 	} else if found {
 		h.record(ctx, "dlp", "deny", "outgoing request carried "+label)
