@@ -2,9 +2,9 @@ package main
 
 import (
 	"encoding/json"
-	"net/http"
 	"errors"
 	"fmt"
+	"net/http"
 
 	"github.com/spf13/cobra"
 )
