@@ -98,6 +98,12 @@ func answer(v any) []byte {
 
 // Call serves one host function call. req is the host's private copy.
 func (h *hostCalls) Call(ctx context.Context, fn abi.Function, req []byte) []byte {
+	// The runtime links only allowed functions; checked again here so that
+	// no path reaches an implementation the grant does not give.
+	if !h.Allowed(fn) {
+		h.Denied(ctx, fn)
+		return fail(abi.CodeForbidden, "host function "+string(fn)+" not granted")
+	}
 	// Revocation reaches running tools: every call re-checks it.
 	if err := h.svc.checkRevoked(ctx, h.call.grant); err != nil {
 		h.record(ctx, "host_call", "deny", string(fn)+": "+reasonOf(err))
@@ -386,38 +392,42 @@ func (h *hostCalls) files(ctx context.Context, fn abi.Function, req []byte) []by
 		path string
 		resp any
 	)
+	malformed := fail(abi.CodeBadRequest, string(fn)+": malformed request")
 	switch fn {
 	case abi.FuncFSRead:
 		var r abi.FSReadRequest
-		if err = StrictJSON(req, &r); err == nil {
-			path = r.Path
-			var data []byte
-			if data, err = area.Read(r.Path); err == nil {
-				resp = abi.FSReadResponse{Data: data}
-			}
+		if StrictJSON(req, &r) != nil {
+			return malformed
+		}
+		path = r.Path
+		var data []byte
+		if data, err = area.Read(r.Path); err == nil {
+			resp = abi.FSReadResponse{Data: data}
 		}
 	case abi.FuncFSWrite:
 		var r abi.FSWriteRequest
-		if err = StrictJSON(req, &r); err == nil {
-			path = r.Path
-			if refused := h.allow(ctx, "file", string(fn)+" "+quote(path)); refused != nil {
-				return refused
-			}
-			if err = area.Write(r.Path, r.Data); err == nil {
-				resp = abi.Empty{}
-			}
+		if StrictJSON(req, &r) != nil {
+			return malformed
+		}
+		path = r.Path
+		if refused := h.allow(ctx, "file", string(fn)+" "+quote(path)); refused != nil {
+			return refused
+		}
+		if err = area.Write(r.Path, r.Data); err == nil {
+			resp = abi.Empty{}
 		}
 	default:
 		var r abi.FSListRequest
-		if err = StrictJSON(req, &r); err == nil {
-			path = r.Path
-			var entries []abi.FSEntry
-			if entries, err = area.List(r.Path); err == nil {
-				if entries == nil {
-					entries = []abi.FSEntry{}
-				}
-				resp = abi.FSListResponse{Entries: entries}
+		if StrictJSON(req, &r) != nil {
+			return malformed
+		}
+		path = r.Path
+		var entries []abi.FSEntry
+		if entries, err = area.List(r.Path); err == nil {
+			if entries == nil {
+				entries = []abi.FSEntry{}
 			}
+			resp = abi.FSListResponse{Entries: entries}
 		}
 	}
 	if err != nil {
