@@ -161,9 +161,6 @@ func Delegate(holder *identity.Key, parent *Claims, child Claims, now time.Time)
 	if holder.DID() != parent.Sub {
 		return "", fmt.Errorf("%w: only the holder (sub) of the parent grant may delegate it", ErrInvalid)
 	}
-	if child.Iss == "" {
-		child.Iss = holder.DID()
-	}
 	if child.Prf == "" {
 		child.Prf = parent.Jti
 	}
@@ -176,18 +173,8 @@ func Delegate(holder *identity.Key, parent *Claims, child Claims, now time.Time)
 	if child.Exp == 0 {
 		child.Exp = parent.Exp
 	}
-	if child.Iat == 0 {
-		child.Iat = now.Unix()
-	}
-	if child.Nbf == 0 {
-		child.Nbf = child.Iat
-	}
-	if child.Jti == "" {
-		jti, err := identity.NewJTI()
-		if err != nil {
-			return "", err
-		}
-		child.Jti = jti
+	if err := child.fill(holder.DID(), now); err != nil {
+		return "", err
 	}
 	child.Budget = inheritBudget(parent.Budget, child.Budget)
 	for _, a := range parent.Approval {

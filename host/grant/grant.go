@@ -364,12 +364,11 @@ func (v *Verifier) Verify(token, requester string) (*Grant, error) {
 	return g, nil
 }
 
-// Issue signs claims as a grant with the operator key. Iss, Iat and Jti are
-// filled when empty. The claims are parsed and compiled first, so an invalid
-// grant is never signed.
-func Issue(op *identity.Key, c Claims, now time.Time) (string, error) {
+// fill sets the issuer, issue time, not-before and a fresh jti where the
+// claims leave them empty.
+func (c *Claims) fill(iss string, now time.Time) error {
 	if c.Iss == "" {
-		c.Iss = op.DID()
+		c.Iss = iss
 	}
 	if c.Iat == 0 {
 		c.Iat = now.Unix()
@@ -380,9 +379,19 @@ func Issue(op *identity.Key, c Claims, now time.Time) (string, error) {
 	if c.Jti == "" {
 		jti, err := identity.NewJTI()
 		if err != nil {
-			return "", err
+			return err
 		}
 		c.Jti = jti
+	}
+	return nil
+}
+
+// Issue signs claims as a grant with the operator key. Iss, Iat and Jti are
+// filled when empty. The claims are parsed and compiled first, so an invalid
+// grant is never signed.
+func Issue(op *identity.Key, c Claims, now time.Time) (string, error) {
+	if err := c.fill(op.DID(), now); err != nil {
+		return "", err
 	}
 	raw, err := json.Marshal(c)
 	if err != nil {
