@@ -10,24 +10,8 @@ import (
 
 func approveCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "approve", Short: "List and decide intents waiting for human approval"}
-	var rf remoteFlags
-	list := &cobra.Command{
-		Use:   "list --host URL --key OPERATOR.key [--realm R]",
-		Short: "List pending intents",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := rf.client()
-			if err != nil {
-				return err
-			}
-			resp, err := c.DoJSON(cmd.Context(), http.MethodGet, "/v1/approvals?realm="+url.QueryEscape(rf.realm), nil, nil)
-			if resp != nil {
-				printJSON(cmd, resp.Body)
-			}
-			return err
-		},
-	}
-	rf.add(list, true)
+	list := realmGetCmd("list --host URL --key OPERATOR.key [--realm R]", "List pending intents",
+		func(realm string) string { return "/v1/approvals?realm=" + url.QueryEscape(realm) })
 	cmd.AddCommand(list, decideCmd("allow"), decideCmd("deny"))
 	return cmd
 }

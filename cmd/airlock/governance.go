@@ -90,24 +90,8 @@ func policyCmd() *cobra.Command {
 	}
 	rfApply.add(apply, false)
 
-	var rfShow remoteFlags
-	show := &cobra.Command{
-		Use:   "show --host URL --key OPERATOR.key [--realm R]",
-		Short: "Show a realm's current policy",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := rfShow.client()
-			if err != nil {
-				return err
-			}
-			resp, err := c.DoJSON(cmd.Context(), http.MethodGet, "/v1/policies/"+url.PathEscape(rfShow.realm), nil, nil)
-			if resp != nil {
-				printJSON(cmd, resp.Body)
-			}
-			return err
-		},
-	}
-	rfShow.add(show, true)
+	show := realmGetCmd("show --host URL --key OPERATOR.key [--realm R]", "Show a realm's current policy",
+		func(realm string) string { return "/v1/policies/" + url.PathEscape(realm) })
 	cmd.AddCommand(sign, apply, show)
 	return cmd
 }

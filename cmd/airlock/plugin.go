@@ -309,17 +309,24 @@ func pluginInstallCmd() *cobra.Command {
 }
 
 func pluginListCmd() *cobra.Command {
+	return realmGetCmd("list --host URL --key OPERATOR.key [--realm R]", "List the bundles installed in a realm",
+		func(realm string) string { return "/v1/plugins?realm=" + url.QueryEscape(realm) })
+}
+
+// realmGetCmd is a command that GETs a realm's resource as an operator and
+// prints the (verified) answer.
+func realmGetCmd(use, short string, path func(realm string) string) *cobra.Command {
 	var rf remoteFlags
 	cmd := &cobra.Command{
-		Use:   "list --host URL --key OPERATOR.key [--realm R]",
-		Short: "List the bundles installed in a realm",
+		Use:   use,
+		Short: short,
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, err := rf.client()
 			if err != nil {
 				return err
 			}
-			resp, err := c.DoJSON(cmd.Context(), http.MethodGet, "/v1/plugins?realm="+url.QueryEscape(rf.realm), nil, nil)
+			resp, err := c.DoJSON(cmd.Context(), http.MethodGet, path(rf.realm), nil, nil)
 			if resp != nil {
 				printJSON(cmd, resp.Body)
 			}

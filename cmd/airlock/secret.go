@@ -89,25 +89,8 @@ func secretRmCmd() *cobra.Command {
 }
 
 func secretLsCmd() *cobra.Command {
-	var rf remoteFlags
-	cmd := &cobra.Command{
-		Use:   "ls --host URL --key OPERATOR.key [--realm R]",
-		Short: "List secret names (values are never returned)",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := rf.client()
-			if err != nil {
-				return err
-			}
-			resp, err := c.DoJSON(cmd.Context(), http.MethodGet, secretPath(rf.realm, ""), nil, nil)
-			if resp != nil {
-				printJSON(cmd, resp.Body)
-			}
-			return err
-		},
-	}
-	rf.add(cmd, true)
-	return cmd
+	return realmGetCmd("ls --host URL --key OPERATOR.key [--realm R]", "List secret names (values are never returned)",
+		func(realm string) string { return secretPath(realm, "") })
 }
 
 func vaultCmd() *cobra.Command {
