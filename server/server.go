@@ -127,6 +127,8 @@ func (s *Server) register() {
 	e.POST("/v1/memory/delete", s.memoryHandler(intent.MemoryDelete))
 	e.GET("/v1/audit", s.getAudit)
 	e.GET("/v1/audit/checkpoint", s.getCheckpoint)
+	e.GET("/v1/audit/proof/inclusion", s.getInclusionProof)
+	e.GET("/v1/audit/proof/consistency", s.getConsistencyProof)
 	e.GET("/healthz", s.healthz)
 	e.GET("/readyz", s.readyz)
 	e.GET("/openapi.json", s.openapi)

@@ -23,14 +23,20 @@ func auditCmd() *cobra.Command {
 }
 
 func auditVerifyCmd() *cobra.Command {
-	var data, hostDID string
+	var data, hostDID, host, state string
 	cmd := &cobra.Command{
-		Use:   "verify --data DIR [--host-did DID]",
-		Short: "Verify the whole audit log offline: every entry, the hash chain and every signed checkpoint",
+		Use:   "verify (--data DIR | --host URL [--state FILE]) [--host-did DID]",
+		Short: "Verify the whole audit log offline (--data), or that a running host's log only grew since the last run (--host)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if data == "" {
-				return errors.New("give --data DIR (verification against a remote host comes with the Merkle log)")
+			switch {
+			case data != "" && host != "":
+				return errors.New("give --data DIR or --host URL, not both")
+			case host != "":
+				v := &remoteVerify{host: host, hostDID: hostDID, state: state, out: cmd.OutOrStdout()}
+				return v.run(cmd.Context())
+			case data == "":
+				return errors.New("give --data DIR (offline) or --host URL (a running host)")
 			}
 			if hostDID == "" {
 				k, err := identity.LoadKeyFile(filepath.Join(data, "host.key"))
@@ -64,7 +70,9 @@ func auditVerifyCmd() *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&data, "data", "", "data directory of a (stopped or running) host")
-	cmd.Flags().StringVar(&hostDID, "host-did", "", "expected host DID (default: from DATA/host.key)")
+	cmd.Flags().StringVar(&hostDID, "host-did", "", "expected host DID (default: from DATA/host.key, or the state file, or /v1/host on first use)")
+	cmd.Flags().StringVar(&host, "host", "", "URL of a running host: prove its log extends the last checkpoint verified")
+	cmd.Flags().StringVar(&state, "state", "", "with --host: file remembering the last verified checkpoint (default ~/.airlock/audit-<host DID suffix>.json)")
 	return cmd
 }
 

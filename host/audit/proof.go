@@ -1,0 +1,193 @@
+package audit
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+
+	"github.com/transparency-dev/merkle/compact"
+	"github.com/transparency-dev/merkle/proof"
+	"golang.org/x/mod/sumdb/note"
+)
+
+var (
+	// ErrRange reports a proof request for an index or tree size the log
+	// does not have (or an empty or backwards range).
+	ErrRange = errors.New("index or size out of range")
+	// ErrProof reports a Merkle proof, or a checkpoint, that does not verify.
+	ErrProof = errors.New("proof does not verify")
+)
+
+// LeafHash returns the stored RFC 6962 leaf hash of entry index.
+func (l *Log) LeafHash(ctx context.Context, index int64) ([]byte, error) {
+	if index < 0 || index >= l.Size() {
+		return nil, fmt.Errorf("audit: %w: entry %d of %d", ErrRange, index, l.Size())
+	}
+	hashes, err := l.leafHashes(ctx, index, index+1)
+	if err != nil {
+		return nil, err
+	}
+	return hashes[0], nil
+}
+
+// InclusionProof returns the RFC 6962 inclusion proof of entry index in the
+// tree of the first size entries: the sibling hashes from the leaf up to the
+// root of that tree. It needs 0 <= index < size <= Size().
+//
+// The interior nodes are computed from the stored leaf hashes of the first
+// size entries, so a proof costs one read of size leaf hashes and O(size)
+// hashing. That is fine for logs of a few million entries; a node cache
+// (tiles) is the way to go beyond.
+func (l *Log) InclusionProof(ctx context.Context, index, size int64) ([][]byte, error) {
+	if index < 0 || size <= index || size > l.Size() {
+		return nil, fmt.Errorf("audit: %w: entry %d in a tree of %d (log has %d)", ErrRange, index, size, l.Size())
+	}
+	nodes, err := proof.Inclusion(uint64(index), uint64(size))
+	if err != nil {
+		return nil, fmt.Errorf("audit: %w: %v", ErrRange, err)
+	}
+	return l.prove(ctx, nodes, size)
+}
+
+// ConsistencyProof returns the RFC 6962 consistency proof that the tree of
+// the first from entries is a prefix of the tree of the first to entries.
+// It needs 0 < from <= to <= Size(); the proof for from == to is empty.
+// Its cost is that of [Log.InclusionProof] for size to.
+func (l *Log) ConsistencyProof(ctx context.Context, from, to int64) ([][]byte, error) {
+	if from <= 0 || to < from || to > l.Size() {
+		return nil, fmt.Errorf("audit: %w: consistency of %d with %d (log has %d)", ErrRange, from, to, l.Size())
+	}
+	nodes, err := proof.Consistency(uint64(from), uint64(to))
+	if err != nil {
+		return nil, fmt.Errorf("audit: %w: %v", ErrRange, err)
+	}
+	return l.prove(ctx, nodes, to)
+}
+
+// prove computes the hashes of the node IDs in nodes from the leaf hashes
+// of the first size entries and folds the ephemeral node.
+func (l *Log) prove(ctx context.Context, nodes proof.Nodes, size int64) ([][]byte, error) {
+	if len(nodes.IDs) == 0 {
+		return [][]byte{}, nil
+	}
+	leaves, err := l.leafHashes(ctx, 0, size)
+	if err != nil {
+		return nil, err
+	}
+	hashes := make([][]byte, len(nodes.IDs))
+	for i, id := range nodes.IDs {
+		h, err := nodeHash(leaves, id)
+		if err != nil {
+			return nil, err
+		}
+		hashes[i] = h
+	}
+	out, err := nodes.Rehash(hashes, hasher.HashChildren)
+	if err != nil {
+		return nil, fmt.Errorf("audit: %w: rehash proof: %v", ErrUnavailable, err)
+	}
+	return out, nil
+}
+
+// nodeHash is the hash of the perfect subtree id over leaves.
+func nodeHash(leaves [][]byte, id compact.NodeID) ([]byte, error) {
+	begin, end := id.Coverage()
+	if end > uint64(len(leaves)) || begin >= end {
+		return nil, fmt.Errorf("audit: %w: proof node %+v outside the tree", ErrUnavailable, id)
+	}
+	r := (&compact.RangeFactory{Hash: hasher.HashChildren}).NewEmptyRange(begin)
+	for _, h := range leaves[begin:end] {
+		if err := r.Append(h, nil); err != nil {
+			return nil, fmt.Errorf("audit: %w: %v", ErrUnavailable, err)
+		}
+	}
+	// An aligned perfect subtree collapses to exactly one node.
+	if hs := r.Hashes(); len(hs) == 1 {
+		return hs[0], nil
+	}
+	return nil, fmt.Errorf("audit: %w: proof node %+v is not a perfect subtree", ErrUnavailable, id)
+}
+
+// leafHashes reads the leaf hashes of entries [from, to), which must exist.
+// Entries are append-only, so the prefix read is stable.
+func (l *Log) leafHashes(ctx context.Context, from, to int64) ([][]byte, error) {
+	rows, err := l.db.QueryContext(ctx,
+		`SELECT idx, leaf_hash FROM audit_entries WHERE idx >= ? AND idx < ? ORDER BY idx`, from, to)
+	if err != nil {
+		return nil, fmt.Errorf("audit: %w: leaf hashes: %v", ErrUnavailable, err)
+	}
+	defer rows.Close()
+	out := make([][]byte, 0, to-from)
+	for rows.Next() {
+		var (
+			idx int64
+			h   []byte
+		)
+		if err := rows.Scan(&idx, &h); err != nil {
+			return nil, fmt.Errorf("audit: %w: leaf hashes: %v", ErrUnavailable, err)
+		}
+		if idx != from+int64(len(out)) || len(h) != hasher.Size() {
+			return nil, fmt.Errorf("audit: %w: entry %d missing or malformed", ErrTampered, from+int64(len(out)))
+		}
+		out = append(out, h)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("audit: %w: leaf hashes: %v", ErrUnavailable, err)
+	}
+	if int64(len(out)) != to-from {
+		return nil, fmt.Errorf("audit: %w: entry %d missing", ErrTampered, from+int64(len(out)))
+	}
+	return out, nil
+}
+
+// VerifyInclusion checks that leafHash is entry index of the RFC 6962 tree
+// of size entries whose root is root. leafHash must be a leaf hash
+// (SHA-256(0x00 || leaf)); the domain separation of RFC 6962 is what keeps
+// an interior node from passing as a leaf.
+func VerifyInclusion(leafHash []byte, index, size int64, root []byte, p [][]byte) error {
+	if index < 0 || size <= index {
+		return fmt.Errorf("audit: %w: entry %d in a tree of %d", ErrProof, index, size)
+	}
+	if err := proof.VerifyInclusion(hasher, uint64(index), uint64(size), leafHash, p, root); err != nil {
+		return fmt.Errorf("audit: %w: inclusion of entry %d in tree %d: %v", ErrProof, index, size, err)
+	}
+	return nil
+}
+
+// VerifyConsistency checks that the tree of size1 entries with root root1
+// is a prefix of the tree of size2 entries with root root2. A shrinking log
+// (size2 < size1) never verifies.
+func VerifyConsistency(size1, size2 int64, root1, root2 []byte, p [][]byte) error {
+	if size1 < 0 || size2 < size1 {
+		return fmt.Errorf("audit: %w: tree of %d cannot grow into a tree of %d", ErrProof, size1, size2)
+	}
+	if err := proof.VerifyConsistency(hasher, uint64(size1), uint64(size2), p, root1, root2); err != nil {
+		return fmt.Errorf("audit: %w: consistency of tree %d with tree %d: %v", ErrProof, size1, size2, err)
+	}
+	return nil
+}
+
+// OpenCheckpoint verifies the signed note of a checkpoint with the host key
+// pub for origin and returns its tree size and root. A note signed by any
+// other key, for another origin, or whose body is not exactly a
+// tlog-checkpoint is refused (ErrProof).
+func OpenCheckpoint(signed []byte, origin string, pub ed25519.PublicKey) (size int64, root []byte, err error) {
+	v, err := NoteVerifier(origin, pub)
+	if err != nil {
+		return 0, nil, err
+	}
+	n, err := note.Open(signed, note.VerifierList(v))
+	if err != nil {
+		return 0, nil, fmt.Errorf("audit: %w: checkpoint signature does not verify with the host key: %v", ErrProof, err)
+	}
+	o, size, root, err := parseCheckpoint(n.Text)
+	switch {
+	case err != nil:
+		return 0, nil, fmt.Errorf("audit: %w: %v", ErrProof, err)
+	case o != origin:
+		return 0, nil, fmt.Errorf("audit: %w: checkpoint origin %q, want %q", ErrProof, o, origin)
+	}
+	return size, bytes.Clone(root), nil
+}
