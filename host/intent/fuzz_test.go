@@ -124,3 +124,22 @@ func TestUngrantedFunctionRefusedAtCall(t *testing.T) {
 		t.Errorf("%d audit entries for 5 refused calls", n)
 	}
 }
+
+// TestFilePathsAreHMACdInAudit: a file path a tool chose never appears in
+// the audit log in clear; the same path gives the same keyed tag.
+func TestFilePathsAreHMACdInAudit(t *testing.T) {
+	h := fuzzHost(t)
+	h.svc.AuditKey = []byte("0123456789abcdef0123456789abcdef")
+	a, b := h.svc.sensitive("scratch/salary-of-alice.txt"), h.svc.sensitive("scratch/salary-of-alice.txt")
+	if a != b || len(a) < 10 || a == "scratch/salary-of-alice.txt" {
+		t.Fatalf("sensitive() = %q, %q", a, b)
+	}
+	if c := h.svc.sensitive("scratch/other.txt"); c == a {
+		t.Fatal("two paths share a tag")
+	}
+	other := fuzzHost(t)
+	other.svc.AuditKey = []byte("another host's key, 32 bytes....")
+	if other.svc.sensitive("scratch/salary-of-alice.txt") == a {
+		t.Fatal("tags do not depend on the host key")
+	}
+}

@@ -2,6 +2,9 @@ package intent
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -410,7 +413,7 @@ func (h *hostCalls) files(ctx context.Context, fn abi.Function, req []byte) []by
 			return malformed
 		}
 		path = r.Path
-		if refused := h.allow(ctx, "file", string(fn)+" "+quote(path)); refused != nil {
+		if refused := h.allow(ctx, "file", string(fn)+" "+h.svc.sensitive(path)); refused != nil {
 			return refused
 		}
 		if err = area.Write(r.Path, r.Data); err == nil {
@@ -432,17 +435,22 @@ func (h *hostCalls) files(ctx context.Context, fn abi.Function, req []byte) []by
 	}
 	if err != nil {
 		code, msg := fileProblem(err)
-		h.record(ctx, "file", "deny", string(fn)+" "+quote(path)+": "+msg)
+		h.record(ctx, "file", "deny", string(fn)+" "+h.svc.sensitive(path)+": "+msg)
 		return fail(code, string(fn)+": "+msg)
 	}
 	return answer(resp)
 }
 
-func quote(s string) string {
-	if len(s) > 200 {
-		s = s[:200]
+// sensitive renders a guest-chosen string (a file path) for the audit log
+// as a keyed HMAC tag: entries stay linkable (the same path gives the same
+// tag on this host) without disclosing the path to a log reader.
+func (s *Service) sensitive(v string) string {
+	if len(s.AuditKey) == 0 {
+		return "[withheld]"
 	}
-	return fmt.Sprintf("%q", s)
+	m := hmac.New(sha256.New, s.AuditKey)
+	m.Write([]byte(v))
+	return "hmac:" + hex.EncodeToString(m.Sum(nil)[:16])
 }
 
 func fileProblem(err error) (abi.Code, string) {

@@ -110,6 +110,7 @@ type Service struct {
 	Memory      *memory.Store  // nil: no agent memory on this host
 	Approvals   Approvals      // nil: tools needing approval are refused
 	Governance  *Governance    // nil: DESIGN §9 default policy, no monitoring
+	AuditKey    []byte         // per-host HMAC key for sensitive strings in audit entries
 	Calls       *budget.Calls  // calls-per-minute budgets
 	Usage       budget.Counter // durable egress budgets
 	DataDir     string         // file areas live in DataDir/files/<realm>

@@ -134,6 +134,10 @@ func Open(ctx context.Context, cfg *config.Config, opt Options) (_ *Node, err er
 	if err != nil {
 		return nil, err
 	}
+	auditKey, err := hkdf.Key(sha256.New, priv.Seed(), nil, "airlock/audit/hmac/v1", 32)
+	if err != nil {
+		return nil, err
+	}
 	if n.Memory, err = memory.Open(ctx, memory.Config{Dir: filepath.Join(cfg.Data, "memory"), Master: memKey, Embed: embedFn, Logger: logger}); err != nil {
 		return nil, err
 	}
@@ -165,6 +169,7 @@ func Open(ctx context.Context, cfg *config.Config, opt Options) (_ *Node, err er
 		Revocations: n.DB,
 		Egress:      egress.NewClient(egress.Config{Policy: addrs, Logger: logger}),
 		Governance:  gov,
+		AuditKey:    auditKey,
 		Vault:       n.Vault,
 		Memory:      n.Memory,
 		Approvals:   n.DB,
