@@ -532,7 +532,7 @@ func testNestedCalls(t *testing.T, h *capHost) {
 		if parent == nil || child == nil {
 			t.Fatalf("want an invoke entry and a tool_call entry for the request: %+v", entries)
 		}
-		if child.Parent != parent.Index || child.Grant != parent.Grant || child.Actor != parent.Actor {
+		if child.Parent == nil || *child.Parent != parent.Index || child.Grant != parent.Grant || child.Actor != parent.Actor {
 			t.Fatalf("tool_call entry %+v does not hang under invoke entry %d", *child, parent.Index)
 		}
 	})

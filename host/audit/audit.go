@@ -79,9 +79,10 @@ type Entry struct {
 	Grant        string    `json:"grant"`
 	InputSHA256  string    `json:"input_sha256"`
 	OutputSHA256 string    `json:"output_sha256"`
-	// Parent is the index of the entry of the enclosing call, for nested
-	// tool calls. Zero means none (so entry 0 cannot be named as a parent).
-	Parent int64 `json:"parent,omitempty"`
+	// Parent is the index of the entry of the enclosing call (results, host
+	// calls, nested tool calls); nil means none. A pointer so that entry 0
+	// can be a parent; entries without a parent encode exactly as before.
+	Parent *int64 `json:"parent,omitempty"`
 }
 
 // Appender records audit entries. It is what the rest of the host depends

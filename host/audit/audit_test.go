@@ -674,8 +674,20 @@ func TestEntries(t *testing.T) {
 	})
 }
 
+// TestParentZeroIsRepresentable: entry 0 can be a parent (a fresh host's
+// first intent), distinct from "no parent".
+func TestParentZeroIsRepresentable(t *testing.T) {
+	zero := int64(0)
+	with, _ := json.Marshal(Entry{Parent: &zero})
+	without, _ := json.Marshal(Entry{})
+	if !strings.Contains(string(with), `"parent":0`) || strings.Contains(string(without), `"parent"`) {
+		t.Fatalf("parent 0 = %s; no parent = %s", with, without)
+	}
+}
+
 func TestEntryJSONNames(t *testing.T) {
-	b, err := json.Marshal(Entry{Parent: 4})
+	four := int64(4)
+	b, err := json.Marshal(Entry{Parent: &four})
 	if err != nil {
 		t.Fatal(err)
 	}

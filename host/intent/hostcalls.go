@@ -69,7 +69,7 @@ func (h *hostCalls) record(ctx context.Context, action, decision, reason string)
 	g := h.call.grant
 	_, err := h.svc.Audit.Append(ctx, audit.Entry{
 		Realm: g.Claims.Realm, Actor: h.call.agent, Action: action, Tool: h.tool,
-		Decision: decision, Reason: reason, Request: h.call.request, Grant: g.Claims.Jti, Parent: h.parent,
+		Decision: decision, Reason: reason, Request: h.call.request, Grant: g.Claims.Jti, Parent: &h.parent,
 	})
 	if err != nil {
 		h.svc.Logger.Error("audit append failed for host call", "err", err)
@@ -530,7 +530,7 @@ func (h *hostCalls) toolCall(ctx context.Context, req []byte) []byte {
 	if len(r.Input) == 0 {
 		r.Input = json.RawMessage("{}")
 	}
-	child := &call{grant: c.grant, agent: c.agent, request: c.request, depth: c.depth + 1, parent: h.parent, nested: c.nested}
+	child := &call{grant: c.grant, agent: c.agent, request: c.request, depth: c.depth + 1, parent: &h.parent, nested: c.nested}
 	out, err := h.svc.run(ctx, child, r.Tool, r.Input, &Outcome{})
 	if err != nil {
 		return fail(codeOf(err), err.Error())

@@ -276,7 +276,7 @@ type call struct {
 	agent    string
 	request  string // request proof jti
 	depth    int    // 0 for the intent itself
-	parent   int64  // audit index of the parent's invoke entry (0 at the top)
+	parent   *int64 // audit index of the parent's invoke entry (nil at the top)
 	nested   *atomic.Int32
 }
 
@@ -425,7 +425,7 @@ func (s *Service) run(ctx context.Context, c *call, toolID string, input json.Ra
 		Host:   h,
 	})
 	result := entry
-	result.Action, result.Parent, result.Reason = "result", startIdx, ""
+	result.Action, result.Parent, result.Reason = "result", &startIdx, ""
 	var failure error
 	if runErr != nil {
 		var f *runtime.Failure
