@@ -21,7 +21,6 @@ import (
 	"github.com/airlock-dev/airlock/host/audit"
 	"github.com/airlock-dev/airlock/host/identity"
 	"github.com/airlock-dev/airlock/host/store"
-	"github.com/airlock-dev/airlock/internal/wasmbuild"
 )
 
 // Crash test bounds. The issue asks for hundreds of kills; the default keeps
@@ -68,40 +67,11 @@ func TestCrashSafety(t *testing.T) {
 
 	dir := t.TempDir()
 	bin := buildBinary(t, dir)
-	opKey, opDID := binKey(t, bin, dir, "operator")
-	pubKey, pubDID := binKey(t, bin, dir, "publisher")
-	agentKeyPath, agentDID := binKey(t, bin, dir, "agent")
-	agentKey, err := identity.LoadKeyFile(agentKeyPath)
+	w := newWorld(t, bin, dir)
+	opKey, agentDID := w.opKey, w.agentDID
+	bundlePath, data, url, cfgPath := w.bundlePath, w.data, w.url, w.cfgPath
+	agentKey, err := identity.LoadKeyFile(w.agentKey)
 	if err != nil {
-		t.Fatal(err)
-	}
-
-	module := filepath.Join(dir, "module.wasm")
-	if err := os.WriteFile(module, wasmbuild.Build(t, "plugins/echo"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	root, err := wasmbuild.RepoRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	bundlePath := filepath.Join(dir, "echo.airlock")
-	mustBin(t, bin, "plugin", "pack", "--manifest", filepath.Join(root, "plugins", "echo", "manifest.json"),
-		"--module", module, "--key", pubKey, "--out", bundlePath)
-
-	data := filepath.Join(dir, "data")
-	addr := freeLoopbackAddr(t)
-	url := "http://" + addr
-	cfgPath := filepath.Join(dir, "airlock.yaml")
-	cfg := fmt.Sprintf(`listen: %s
-data: %s
-realms:
-  default:
-    operators: [%s]
-    publishers: [%s]
-limits:
-  checkpoint_seconds: 1
-`, addr, data, opDID, pubDID)
-	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
 

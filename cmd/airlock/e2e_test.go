@@ -27,40 +27,9 @@ func TestEndToEnd(t *testing.T) {
 	dir := t.TempDir()
 	bin := buildBinary(t, dir)
 
-	// Keys of the three people around a host.
-	opKey, opDID := binKey(t, bin, dir, "operator")
-	pubKey, pubDID := binKey(t, bin, dir, "publisher")
-	agentKey, agentDID := binKey(t, bin, dir, "agent")
-
-	// A bundle, packed and signed by the publisher.
-	module := filepath.Join(dir, "module.wasm")
-	if err := os.WriteFile(module, wasmbuild.Build(t, "plugins/echo"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	root, err := wasmbuild.RepoRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	bundlePath := filepath.Join(dir, "echo.airlock")
-	mustBin(t, bin, "plugin", "pack", "--manifest", filepath.Join(root, "plugins", "echo", "manifest.json"),
-		"--module", module, "--key", pubKey, "--out", bundlePath)
-
-	data := filepath.Join(dir, "data")
-	addr := freeLoopbackAddr(t)
-	url := "http://" + addr
-	cfgPath := filepath.Join(dir, "airlock.yaml")
-	cfg := fmt.Sprintf(`listen: %s
-data: %s
-realms:
-  default:
-    operators: [%s]
-    publishers: [%s]
-limits:
-  checkpoint_seconds: 1
-`, addr, data, opDID, pubDID)
-	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	w := newWorld(t, bin, dir)
+	opKey, agentKey, agentDID := w.opKey, w.agentKey, w.agentDID
+	bundlePath, data, url, cfgPath := w.bundlePath, w.data, w.url, w.cfgPath
 
 	h := startHost(t, bin, cfgPath, url)
 	hostDID := hostDIDOf(t, url)
@@ -274,4 +243,51 @@ func hostDIDOf(t *testing.T, url string) string {
 		t.Fatalf("GET /v1/host: %v %+v", err, info)
 	}
 	return info.DID
+}
+
+// world is what both binary tests set up: the keys of an operator, a
+// publisher and an agent (made with `airlock key new`), the echo bundle
+// packed and signed by the publisher, and a config for a host on a free
+// loopback port that trusts the operator and publisher.
+type world struct {
+	opKey, opDID, pubKey, pubDID, agentKey, agentDID string
+	bundlePath, data, addr, url, cfgPath             string
+}
+
+func newWorld(t *testing.T, bin, dir string) world {
+	t.Helper()
+	var w world
+	w.opKey, w.opDID = binKey(t, bin, dir, "operator")
+	w.pubKey, w.pubDID = binKey(t, bin, dir, "publisher")
+	w.agentKey, w.agentDID = binKey(t, bin, dir, "agent")
+
+	module := filepath.Join(dir, "module.wasm")
+	if err := os.WriteFile(module, wasmbuild.Build(t, "plugins/echo"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	root, err := wasmbuild.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.bundlePath = filepath.Join(dir, "echo.airlock")
+	mustBin(t, bin, "plugin", "pack", "--manifest", filepath.Join(root, "plugins", "echo", "manifest.json"),
+		"--module", module, "--key", w.pubKey, "--out", w.bundlePath)
+
+	w.data = filepath.Join(dir, "data")
+	w.addr = freeLoopbackAddr(t)
+	w.url = "http://" + w.addr
+	w.cfgPath = filepath.Join(dir, "airlock.yaml")
+	cfg := fmt.Sprintf(`listen: %s
+data: %s
+realms:
+  default:
+    operators: [%s]
+    publishers: [%s]
+limits:
+  checkpoint_seconds: 1
+`, w.addr, w.data, w.opDID, w.pubDID)
+	if err := os.WriteFile(w.cfgPath, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return w
 }
