@@ -14,6 +14,7 @@ import (
 	"github.com/airlock-dev/airlock/host/audit"
 	"github.com/airlock-dev/airlock/host/identity"
 	"github.com/airlock-dev/airlock/host/store"
+	"github.com/airlock-dev/airlock/internal/node"
 )
 
 func auditCmd() *cobra.Command {
@@ -58,7 +59,7 @@ func auditVerifyCmd() *cobra.Command {
 				return err
 			}
 			defer db.Close()
-			rep, err := audit.Verify(cmd.Context(), db.SQL(), auditOrigin(hostDID), edPub)
+			rep, err := audit.Verify(cmd.Context(), db.SQL(), node.AuditOrigin(hostDID), edPub)
 			if err != nil {
 				if rep != nil {
 					fmt.Fprintf(cmd.OutOrStdout(), "TAMPERED: first bad entry %d: %s\n", rep.FirstBad, rep.Problem)

@@ -24,6 +24,7 @@ import (
 
 	"github.com/airlock-dev/airlock/host/audit"
 	"github.com/airlock-dev/airlock/host/identity"
+	"github.com/airlock-dev/airlock/internal/node"
 	"github.com/airlock-dev/airlock/sdk/client"
 )
 
@@ -100,7 +101,7 @@ func (v *remoteVerify) run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	size, root, err := audit.OpenCheckpoint(note, auditOrigin(v.hostDID), pub)
+	size, root, err := audit.OpenCheckpoint(note, node.AuditOrigin(v.hostDID), pub)
 	if err != nil {
 		return fmt.Errorf("checkpoint from %s is not signed by host %s: %w", v.host, v.hostDID, err)
 	}

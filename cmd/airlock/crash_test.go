@@ -21,6 +21,7 @@ import (
 	"github.com/airlock-dev/airlock/host/audit"
 	"github.com/airlock-dev/airlock/host/identity"
 	"github.com/airlock-dev/airlock/host/store"
+	"github.com/airlock-dev/airlock/internal/node"
 )
 
 // Crash test bounds. The issue asks for hundreds of kills; the default keeps
@@ -265,7 +266,7 @@ func checkDisk(t *testing.T, data, hostDID string, acks []ack, iteration int) {
 		t.Fatalf("iteration %d: database after SIGKILL: %v", iteration, err)
 	}
 	defer db.Close()
-	origin := auditOrigin(hostDID)
+	origin := node.AuditOrigin(hostDID)
 	if rep, err := audit.Verify(ctx, db.SQL(), origin, priv.Public().(ed25519.PublicKey)); err != nil {
 		t.Fatalf("iteration %d: audit log after SIGKILL does not verify: %v (%+v)", iteration, err, rep)
 	}

@@ -36,7 +36,7 @@ func prepareDev(cfg *config.Config) (*devSetup, error) {
 		name string
 		dst  **identity.Key
 	}{{"operator", &d.operator}, {"agent", &d.agent}, {"publisher", &d.publisher}} {
-		if *k.dst, err = loadOrCreateKey(filepath.Join(d.dir, k.name+".key")); err != nil {
+		if *k.dst, err = node.LoadOrCreateKey(filepath.Join(d.dir, k.name+".key")); err != nil {
 			return nil, fmt.Errorf("dev %s key: %w", k.name, err)
 		}
 	}

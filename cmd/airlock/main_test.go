@@ -15,6 +15,7 @@ import (
 	"github.com/airlock-dev/airlock/host/grant"
 	"github.com/airlock-dev/airlock/host/identity"
 	"github.com/airlock-dev/airlock/host/store"
+	"github.com/airlock-dev/airlock/internal/node"
 	"github.com/airlock-dev/airlock/internal/wasmbuild"
 )
 
@@ -334,7 +335,7 @@ func writeAuditLog(t *testing.T, data string, n int) {
 	}
 	defer db.Close()
 	priv, _ := hostKey.Ed25519()
-	log, err := audit.Open(ctx, db.SQL(), auditOrigin(hostKey.DID()), priv)
+	log, err := audit.Open(ctx, db.SQL(), node.AuditOrigin(hostKey.DID()), priv)
 	if err != nil {
 		t.Fatal(err)
 	}

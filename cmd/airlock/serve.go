@@ -11,7 +11,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/airlock-dev/airlock/host/config"
-	"github.com/airlock-dev/airlock/host/identity"
 	"github.com/airlock-dev/airlock/internal/node"
 )
 
@@ -55,10 +54,6 @@ type serveOptions struct {
 	logger     *slog.Logger
 	ready      chan<- string // receives the listen address once serving (tests)
 }
-
-func auditOrigin(hostDID string) string { return node.AuditOrigin(hostDID) }
-
-func loadOrCreateKey(path string) (*identity.Key, error) { return node.LoadOrCreateKey(path) }
 
 func serve(ctx context.Context, cfg *config.Config, opt serveOptions) error {
 	var d *devSetup
