@@ -1,0 +1,210 @@
+package sqldb
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+)
+
+// MaxBatch is the most callers one group commit serves.
+const MaxBatch = 256
+
+// batchTimeout bounds one batch transaction, commit included.
+const batchTimeout = 30 * time.Second
+
+// ErrClosed reports a Batch on a closed DB.
+var ErrClosed = errors.New("database closed")
+
+// Tx is the transaction a Batch function runs in. Its statements must go
+// through Tx, never through the DB: on SQLite the DB has one connection and
+// the batch holds it.
+type Tx struct {
+	*sql.Tx
+	onFail []func()
+}
+
+// OnFail registers f to run if this function's work does not become durable
+// (the function failed, or the batch's COMMIT did). Hooks run on the
+// batcher's goroutine before the next batch starts, so in-memory state that
+// the function advanced can be put back before anyone builds on it.
+func (t *Tx) OnFail(f func()) { t.onFail = append(t.onFail, f) }
+
+type batchReq struct {
+	ctx  context.Context
+	fn   func(ctx context.Context, tx *Tx) error
+	done chan error
+}
+
+// pending is a caller whose work is in the open batch transaction.
+type pending struct {
+	r  *batchReq
+	tx *Tx
+}
+
+type batcher struct {
+	db   *DB
+	reqs chan *batchReq
+}
+
+// Batch runs fn in a transaction shared with the other callers waiting at
+// the same moment (group commit) and returns once that transaction has
+// committed — the work is durable — or with fn's error or the commit's.
+// fn runs inside a savepoint: when it returns an error, only its own work is
+// rolled back. fn must not keep tx after it returns.
+//
+// Batch returns nil only if fn's work committed: a caller whose ctx ends
+// while its fn is already running still waits for the commit (bounded by an
+// internal timeout), so the answer is always the truth.
+func (db *DB) Batch(ctx context.Context, fn func(ctx context.Context, tx *Tx) error) error {
+	db.batchOnce.Do(func() {
+		db.batch = &batcher{db: db, reqs: make(chan *batchReq, MaxBatch)}
+		db.wg.Add(1)
+		go db.batch.loop()
+	})
+	r := &batchReq{ctx: ctx, fn: fn, done: make(chan error, 1)}
+	select {
+	case db.batch.reqs <- r:
+	case <-db.done:
+		return fmt.Errorf("sqldb: %w", ErrClosed)
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case err := <-r.done:
+		return err
+	case <-db.done:
+		// The batcher finishes the batch in flight before it stops.
+		select {
+		case err := <-r.done:
+			return err
+		default:
+			return fmt.Errorf("sqldb: %w", ErrClosed)
+		}
+	}
+}
+
+func (b *batcher) loop() {
+	defer b.db.wg.Done()
+	batch := make([]*batchReq, 0, MaxBatch)
+	for {
+		select {
+		case r := <-b.reqs:
+			batch = append(batch[:0], r)
+		case <-b.db.done:
+			b.drain(fmt.Errorf("sqldb: %w", ErrClosed))
+			return
+		}
+	more:
+		for len(batch) < MaxBatch {
+			select {
+			case r := <-b.reqs:
+				batch = append(batch, r)
+			default:
+				break more
+			}
+		}
+		b.run(batch)
+		clear(batch)
+	}
+}
+
+// drain answers every queued caller with err.
+func (b *batcher) drain(err error) {
+	for {
+		select {
+		case r := <-b.reqs:
+			r.done <- err
+		default:
+			return
+		}
+	}
+}
+
+// run executes one batch: BEGIN, each function in its savepoint, COMMIT.
+func (b *batcher) run(batch []*batchReq) {
+	ctx, cancel := context.WithTimeout(context.Background(), batchTimeout)
+	defer cancel()
+	fail := func(r *batchReq, tx *Tx, err error) {
+		for _, f := range tx.onFail {
+			f()
+		}
+		r.done <- err
+	}
+	sqlTx, err := b.db.sql.BeginTx(ctx, nil)
+	if err != nil {
+		err = fmt.Errorf("sqldb: begin: %w", err)
+		for _, r := range batch {
+			r.done <- err
+		}
+		return
+	}
+	var committed []pending
+	for i, r := range batch {
+		tx := &Tx{Tx: sqlTx}
+		if err := r.ctx.Err(); err != nil {
+			r.done <- err
+			continue
+		}
+		sp := "b" + strconv.Itoa(i)
+		if _, err := sqlTx.ExecContext(ctx, "SAVEPOINT "+sp); err != nil {
+			fail(r, tx, fmt.Errorf("sqldb: savepoint: %w", err))
+			continue
+		}
+		if err := callFn(r, tx); err != nil {
+			if _, rbErr := sqlTx.ExecContext(ctx, "ROLLBACK TO SAVEPOINT "+sp); rbErr != nil {
+				// The transaction is unusable: fail everyone.
+				fail(r, tx, err)
+				b.abort(sqlTx, committed, rbErr, batch[i+1:])
+				return
+			}
+			fail(r, tx, err)
+			continue
+		}
+		if _, err := sqlTx.ExecContext(ctx, "RELEASE SAVEPOINT "+sp); err != nil {
+			fail(r, tx, fmt.Errorf("sqldb: release savepoint: %w", err))
+			b.abort(sqlTx, committed, err, batch[i+1:])
+			return
+		}
+		committed = append(committed, pending{r, tx})
+	}
+	if err := sqlTx.Commit(); err != nil {
+		err = fmt.Errorf("sqldb: commit: %w", err)
+		for _, c := range committed {
+			fail(c.r, c.tx, err)
+		}
+		return
+	}
+	for _, c := range committed {
+		c.r.done <- nil
+	}
+}
+
+// abort rolls the batch back after the transaction broke, failing the
+// callers whose work was in it and those not yet run.
+func (b *batcher) abort(sqlTx *sql.Tx, done []pending, cause error, rest []*batchReq) {
+	_ = sqlTx.Rollback()
+	err := fmt.Errorf("sqldb: batch aborted: %w", cause)
+	for _, c := range done {
+		for _, f := range c.tx.onFail {
+			f()
+		}
+		c.r.done <- err
+	}
+	for _, r := range rest {
+		r.done <- err
+	}
+}
+
+// callFn runs r.fn, turning a panic into an error so one bad caller cannot
+// stop the batcher.
+func callFn(r *batchReq, tx *Tx) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("sqldb: batch function panicked: %v", p)
+		}
+	}()
+	return r.fn(r.ctx, tx)
+}

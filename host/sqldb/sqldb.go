@@ -1,0 +1,182 @@
+package sqldb
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" driver
+)
+
+// Dialect is the SQL dialect of a DB.
+type Dialect int
+
+// The dialects.
+const (
+	SQLite Dialect = iota + 1
+	Postgres
+)
+
+// String returns "sqlite" or "postgres".
+func (d Dialect) String() string {
+	switch d {
+	case SQLite:
+		return "sqlite"
+	case Postgres:
+		return "postgres"
+	}
+	return fmt.Sprintf("Dialect(%d)", int(d))
+}
+
+// ErrInvalid reports a store setting the package refuses.
+var ErrInvalid = errors.New("invalid store")
+
+// FileMode is the permission of the SQLite database file.
+const FileMode os.FileMode = 0o600
+
+// DB is an open database. It is safe for concurrent use.
+type DB struct {
+	sql     *sql.DB
+	dialect Dialect
+	dsn     string // PostgreSQL only: for the LISTEN connections
+
+	batchOnce sync.Once
+	batch     *batcher
+
+	closeOnce sync.Once
+	closeErr  error
+	done      chan struct{} // closed by Close: stops listeners and the batcher
+	wg        sync.WaitGroup
+}
+
+// IsPostgres reports whether store (the config's "store" value) names a
+// PostgreSQL server.
+func IsPostgres(store string) bool {
+	return strings.HasPrefix(store, "postgres://") || strings.HasPrefix(store, "postgresql://")
+}
+
+// Open opens the database a config's store value names: "sqlite" is the file
+// DATA/airlock.db, "postgres://…" a PostgreSQL server.
+func Open(ctx context.Context, store, dataDir string) (*DB, error) {
+	switch {
+	case store == "" || store == "sqlite":
+		return OpenSQLite(ctx, filepath.Join(dataDir, "airlock.db"))
+	case IsPostgres(store):
+		return OpenPostgres(ctx, store)
+	}
+	return nil, fmt.Errorf("sqldb: %w: %q is neither \"sqlite\" nor a postgres:// URL", ErrInvalid, RedactDSN(store))
+}
+
+// sqlitePragmas are applied to every pooled SQLite connection through the DSN.
+var sqlitePragmas = []string{
+	"journal_mode(WAL)",
+	"synchronous(FULL)",
+	"busy_timeout(5000)",
+	"foreign_keys(ON)",
+}
+
+// OpenSQLite opens or creates the SQLite database at path with mode 0600.
+func OpenSQLite(ctx context.Context, path string) (*DB, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("sqldb: %w: path %q: %v", ErrInvalid, path, err)
+	}
+	// The driver splits the DSN at the first '?': a path holding one would
+	// silently lose its tail and the PRAGMAs with it.
+	if strings.ContainsRune(abs, '?') {
+		return nil, fmt.Errorf("sqldb: %w: path %q contains '?'", ErrInvalid, path)
+	}
+	if err := createPrivate(abs); err != nil {
+		return nil, fmt.Errorf("sqldb: %w", err)
+	}
+	q := make([]string, 0, len(sqlitePragmas)+1)
+	for _, p := range sqlitePragmas {
+		q = append(q, "_pragma="+p)
+	}
+	// Read-write transactions take the write lock at BEGIN, so a transaction
+	// that reads before it writes never fails with SQLITE_BUSY half-way.
+	q = append(q, "_txlock=immediate")
+	sqlDB, err := sql.Open("sqlite", abs+"?"+strings.Join(q, "&"))
+	if err != nil {
+		return nil, fmt.Errorf("sqldb: open %s: %w", abs, err)
+	}
+	// One connection: writers queue in Go (bounded by their context) instead
+	// of racing for SQLite's write lock and failing with SQLITE_BUSY.
+	sqlDB.SetMaxOpenConns(1)
+	if err := sqlDB.PingContext(ctx); err != nil {
+		sqlDB.Close()
+		return nil, fmt.Errorf("sqldb: open %s: %w", abs, err)
+	}
+	return &DB{sql: sqlDB, dialect: SQLite, done: make(chan struct{})}, nil
+}
+
+// createPrivate makes sure path exists with mode 0600 before SQLite opens it,
+// so the file is never readable by others, not even for an instant.
+func createPrivate(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, FileMode)
+	if err != nil {
+		return fmt.Errorf("create %s: %w", path, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("create %s: %w", path, err)
+	}
+	// An existing file keeps its mode through O_CREATE: tighten it.
+	if err := os.Chmod(path, FileMode); err != nil {
+		return fmt.Errorf("chmod %s: %w", path, err)
+	}
+	return nil
+}
+
+// SQL returns the connection pool. Callers must not close it.
+func (db *DB) SQL() *sql.DB { return db.sql }
+
+// Dialect returns the database's SQL dialect.
+func (db *DB) Dialect() Dialect { return db.dialect }
+
+// Close stops the listeners and the batcher, then closes the pool.
+func (db *DB) Close() error {
+	db.closeOnce.Do(func() {
+		close(db.done)
+		db.wg.Wait()
+		if err := db.sql.Close(); err != nil {
+			db.closeErr = fmt.Errorf("sqldb: close: %w", err)
+		}
+	})
+	return db.closeErr
+}
+
+// RedactDSN returns dsn without its password: only the scheme, host and path
+// of a URL survive. Anything that does not parse as a URL is replaced whole.
+func RedactDSN(dsn string) string {
+	u, err := url.Parse(dsn)
+	if err != nil || u.Scheme == "" {
+		if IsPostgres(dsn) {
+			return "postgres://…"
+		}
+		if dsn == "sqlite" {
+			return dsn
+		}
+		return "…"
+	}
+	return (&url.URL{Scheme: u.Scheme, Host: u.Host, Path: u.Path}).String()
+}
+
+// sleepOrDone waits d or until the DB closes; it reports whether the DB is
+// still open.
+func (db *DB) sleepOrDone(d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-db.done:
+		return false
+	}
+}
