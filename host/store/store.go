@@ -26,13 +26,10 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
-	"strings"
 	"sync/atomic"
 	"time"
 
-	_ "modernc.org/sqlite" // registers the "sqlite" driver
+	"github.com/airlock-dev/airlock/host/sqldb"
 )
 
 var (
@@ -46,88 +43,50 @@ var (
 )
 
 // FileMode is the permission of the database file.
-const FileMode os.FileMode = 0o600
+const FileMode = sqldb.FileMode
 
 // pruneEvery is how many replay inserts happen between two prunes of expired
 // jti rows.
 const pruneEvery = 1000
 
-// pragmas are applied to every pooled connection through the DSN.
-var pragmas = []string{
-	"journal_mode(WAL)",
-	"synchronous(FULL)",
-	"busy_timeout(5000)",
-	"foreign_keys(ON)",
-}
-
-// DB is the host's SQLite database.
+// DB is the host's database.
 type DB struct {
+	db      *sqldb.DB
 	sql     *sql.DB
 	closed  atomic.Bool
 	inserts atomic.Uint64
 	now     func() time.Time // replaced in tests
 }
 
-// Open opens or creates the database at path (e.g. DATA/airlock.db) with mode
-// 0600, sets its PRAGMAs on every connection and applies the pending schema
-// migrations.
+// Open opens or creates the SQLite database at path (e.g. DATA/airlock.db)
+// with mode 0600 and applies the pending schema migrations.
 func Open(ctx context.Context, path string) (*DB, error) {
-	abs, err := filepath.Abs(path)
+	sdb, err := sqldb.OpenSQLite(ctx, path)
 	if err != nil {
-		return nil, fmt.Errorf("store: %w: path %q: %v", ErrInvalid, path, err)
-	}
-	// The driver splits the DSN at the first '?': a path holding one would
-	// silently lose its tail and the PRAGMAs with it.
-	if strings.ContainsRune(abs, '?') {
-		return nil, fmt.Errorf("store: %w: path %q contains '?'", ErrInvalid, path)
-	}
-	if err := createPrivate(abs); err != nil {
+		if errors.Is(err, sqldb.ErrInvalid) {
+			return nil, fmt.Errorf("store: %w: %v", ErrInvalid, err)
+		}
 		return nil, fmt.Errorf("store: %w", err)
 	}
-
-	q := make([]string, 0, len(pragmas)+1)
-	for _, p := range pragmas {
-		q = append(q, "_pragma="+p)
-	}
-	// Read-write transactions take the write lock at BEGIN, so a transaction
-	// that reads before it writes never fails with SQLITE_BUSY half-way.
-	// Read-only transactions stay deferred and never block writers.
-	q = append(q, "_txlock=immediate")
-	sqlDB, err := sql.Open("sqlite", abs+"?"+strings.Join(q, "&"))
+	db, err := OpenDB(ctx, sdb)
 	if err != nil {
-		return nil, fmt.Errorf("store: open %s: %w", abs, err)
-	}
-	// One connection: writers queue in Go (bounded by their context) instead
-	// of racing for SQLite's write lock and failing with SQLITE_BUSY under
-	// load, which surfaced as spurious 503s at 32 concurrent agents.
-	sqlDB.SetMaxOpenConns(1)
-	db := &DB{sql: sqlDB, now: time.Now}
-	if err := db.migrate(ctx); err != nil {
-		sqlDB.Close()
-		return nil, fmt.Errorf("store: %w", err)
-	}
-	if err := db.pruneReplay(ctx); err != nil {
-		sqlDB.Close()
-		return nil, fmt.Errorf("store: %w", err)
+		sdb.Close()
+		return nil, err
 	}
 	return db, nil
 }
 
-// createPrivate makes sure path exists with mode 0600 before SQLite opens it,
-// so the file is never readable by others, not even for an instant.
-func createPrivate(path string) error {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, FileMode)
-	if err != nil {
-		return fmt.Errorf("create %s: %w", path, err)
+// OpenDB uses an open database (SQLite or PostgreSQL) and applies the
+// pending schema migrations. Closing the returned DB closes sdb.
+func OpenDB(ctx context.Context, sdb *sqldb.DB) (*DB, error) {
+	db := &DB{db: sdb, sql: sdb.SQL(), now: time.Now}
+	if err := db.migrate(ctx); err != nil {
+		return nil, fmt.Errorf("store: %w", err)
 	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("create %s: %w", path, err)
+	if err := db.pruneReplay(ctx); err != nil {
+		return nil, fmt.Errorf("store: %w", err)
 	}
-	// An existing file keeps its mode through O_CREATE: tighten it.
-	if err := os.Chmod(path, FileMode); err != nil {
-		return fmt.Errorf("chmod %s: %w", path, err)
-	}
-	return nil
+	return db, nil
 }
 
 // Close closes the database. Calls after Close return ErrClosed.
@@ -135,11 +94,16 @@ func (db *DB) Close() error {
 	if db.closed.Swap(true) {
 		return nil
 	}
-	if err := db.sql.Close(); err != nil {
+	if err := db.db.Close(); err != nil {
 		return fmt.Errorf("store: close: %w", err)
 	}
 	return nil
 }
+
+// SQLDB returns the database (dialect, group commit, notifications) for
+// packages that keep their own tables in it (audit, vault, policy, monitor).
+// It must not be closed by them.
+func (db *DB) SQLDB() *sqldb.DB { return db.db }
 
 // SQL returns the underlying pool, for packages that keep their own tables in
 // the same file (audit). It must not be closed by them.
