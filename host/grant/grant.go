@@ -31,6 +31,7 @@ import (
 	"io"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/airlock-dev/airlock/abi"
@@ -300,14 +301,26 @@ func (g *Grant) AllowSecret(name string) bool { return g.secrets[name] }
 // Trust says whether did is an operator trusted for realm.
 type Trust func(realm, did string) bool
 
-// Verifier checks presented grants.
+// Verifier checks presented grants. It remembers the grants it verified
+// (signature, claims, compiled patterns) by the SHA-256 of their token until
+// they expire, so an agent presenting the same grant on every request pays
+// for the signature check once. Everything that can change between two
+// uses — trust in the issuer, the requester, the host, the clock — is
+// checked on every use; revocation is the caller's (host/intent checks the
+// store on every call).
 type Verifier struct {
 	HostDID string
 	Trust   Trust
 	Now     func() time.Time
 	// Skew is the allowed clock skew on nbf/exp (default identity.MaxClockSkew).
 	Skew time.Duration
+
+	cacheMu sync.Mutex
+	cache   map[[sha256.Size]byte]*Grant
 }
+
+// MaxCachedGrants bounds the Verifier's cache of verified grants.
+const MaxCachedGrants = 4096
 
 // Verify checks token for requester (the DID that signed the request) and
 // returns the compiled grant. Revocation is not checked here.
@@ -318,6 +331,53 @@ func (v *Verifier) Verify(token, requester string) (*Grant, error) {
 	if len(token) > MaxTokenBytes {
 		return nil, fmt.Errorf("%w: grant token too large", ErrInvalid)
 	}
+	now := time.Now()
+	if v.Now != nil {
+		now = v.Now()
+	}
+	skew := v.Skew
+	if skew == 0 {
+		skew = identity.MaxClockSkew
+	}
+	sum := sha256.Sum256([]byte(token))
+	v.cacheMu.Lock()
+	g, ok := v.cache[sum]
+	v.cacheMu.Unlock()
+	if !ok || g.Token != token {
+		var err error
+		if g, err = v.verifySignature(token); err != nil {
+			return nil, err
+		}
+		g.Hash = hex.EncodeToString(sum[:])
+		// Only grants of trusted issuers are remembered: anyone can sign a
+		// well-formed grant with a key of their own.
+		if v.Trust != nil && v.Trust(g.Claims.Realm, g.Claims.Iss) {
+			v.remember(sum, g, now)
+		}
+	}
+	c := &g.Claims
+	if v.Trust == nil || !v.Trust(c.Realm, c.Iss) {
+		return nil, fmt.Errorf("%w: issuer is not an operator trusted for the realm", ErrInvalid)
+	}
+	if c.Sub != requester {
+		return nil, fmt.Errorf("%w: grant was issued to another agent", ErrInvalid)
+	}
+	if c.Aud != v.HostDID {
+		return nil, fmt.Errorf("%w: grant is for another host", ErrInvalid)
+	}
+	if c.Nbf != 0 && now.Add(skew).Unix() < c.Nbf {
+		return nil, fmt.Errorf("%w: grant not yet valid", ErrInvalid)
+	}
+	if now.Add(-skew).Unix() >= c.Exp {
+		return nil, fmt.Errorf("%w: grant expired", ErrInvalid)
+	}
+	cp := *g // callers get their own copy; the compiled patterns are read-only
+	return &cp, nil
+}
+
+// verifySignature does the part of Verify that depends on the token alone:
+// signature, claims, compilation.
+func (v *Verifier) verifySignature(token string) (*Grant, error) {
 	ver, err := identity.Verify(token, identity.TypGrant)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
@@ -332,36 +392,36 @@ func (v *Verifier) Verify(token, requester string) (*Grant, error) {
 	if c.Iss != ver.Signer {
 		return nil, fmt.Errorf("%w: iss does not name the signing key", ErrInvalid)
 	}
-	if v.Trust == nil || !v.Trust(c.Realm, c.Iss) {
-		return nil, fmt.Errorf("%w: issuer is not an operator trusted for the realm", ErrInvalid)
-	}
-	if c.Sub != requester {
-		return nil, fmt.Errorf("%w: grant was issued to another agent", ErrInvalid)
-	}
-	if c.Aud != v.HostDID {
-		return nil, fmt.Errorf("%w: grant is for another host", ErrInvalid)
-	}
-	now := time.Now()
-	if v.Now != nil {
-		now = v.Now()
-	}
-	skew := v.Skew
-	if skew == 0 {
-		skew = identity.MaxClockSkew
-	}
-	if c.Nbf != 0 && now.Add(skew).Unix() < c.Nbf {
-		return nil, fmt.Errorf("%w: grant not yet valid", ErrInvalid)
-	}
-	if now.Add(-skew).Unix() >= c.Exp {
-		return nil, fmt.Errorf("%w: grant expired", ErrInvalid)
-	}
 	g, err := Compile(c)
 	if err != nil {
 		return nil, err
 	}
-	sum := sha256.Sum256([]byte(token))
-	g.Token, g.Hash = token, hex.EncodeToString(sum[:])
+	g.Token = token
 	return g, nil
+}
+
+// remember caches g. When the cache is full it drops the expired grants,
+// and if none had expired, an arbitrary half of them.
+func (v *Verifier) remember(sum [sha256.Size]byte, g *Grant, now time.Time) {
+	v.cacheMu.Lock()
+	defer v.cacheMu.Unlock()
+	if v.cache == nil {
+		v.cache = map[[sha256.Size]byte]*Grant{}
+	}
+	if len(v.cache) >= MaxCachedGrants {
+		for k, e := range v.cache {
+			if now.Unix() >= e.Claims.Exp {
+				delete(v.cache, k)
+			}
+		}
+		for k := range v.cache {
+			if len(v.cache) < MaxCachedGrants/2 {
+				break
+			}
+			delete(v.cache, k)
+		}
+	}
+	v.cache[sum] = g
 }
 
 // fill sets the issuer, issue time, not-before and a fresh jti where the
