@@ -44,6 +44,7 @@ const FileMode os.FileMode = 0o600
 // DB is an open database. It is safe for concurrent use.
 type DB struct {
 	sql     *sql.DB
+	read    *sql.DB // SQLite: a pool of query-only connections; PostgreSQL: sql
 	dialect Dialect
 	dsn     string // PostgreSQL only: for the LISTEN connections
 
@@ -114,8 +115,21 @@ func OpenSQLite(ctx context.Context, path string) (*DB, error) {
 		sqlDB.Close()
 		return nil, fmt.Errorf("sqldb: open %s: %w", abs, err)
 	}
-	return &DB{sql: sqlDB, dialect: SQLite, done: make(chan struct{})}, nil
+	// Readers: WAL lets them run while the writer commits, so a lookup never
+	// waits for another request's fsync. query_only makes a write through
+	// them fail instead of bypassing the writer.
+	readDB, err := sql.Open("sqlite", abs+"?"+strings.Join(append(q[:len(q)-1:len(q)-1], "_pragma=query_only(1)"), "&"))
+	if err != nil {
+		sqlDB.Close()
+		return nil, fmt.Errorf("sqldb: open %s: %w", abs, err)
+	}
+	readDB.SetMaxOpenConns(readers)
+	readDB.SetMaxIdleConns(readers)
+	return &DB{sql: sqlDB, read: readDB, dialect: SQLite, done: make(chan struct{})}, nil
 }
+
+// readers is the size of the SQLite reader pool.
+const readers = 8
 
 // createPrivate makes sure path exists with mode 0600 before SQLite opens it,
 // so the file is never readable by others, not even for an instant.
@@ -134,8 +148,15 @@ func createPrivate(path string) error {
 	return nil
 }
 
-// SQL returns the connection pool. Callers must not close it.
+// SQL returns the connection pool for writes and for reads that must see
+// the writer's own uncommitted state. Callers must not close it.
 func (db *DB) SQL() *sql.DB { return db.sql }
+
+// Reader returns a pool for read-only queries outside any transaction: on
+// SQLite its connections never wait for a commit in progress (WAL), and
+// they see every transaction that committed before the query began. Writes
+// through it fail. Callers must not close it.
+func (db *DB) Reader() *sql.DB { return db.read }
 
 // Dialect returns the database's SQL dialect.
 func (db *DB) Dialect() Dialect { return db.dialect }
@@ -145,7 +166,11 @@ func (db *DB) Close() error {
 	db.closeOnce.Do(func() {
 		close(db.done)
 		db.wg.Wait()
-		if err := db.sql.Close(); err != nil {
+		err := db.sql.Close()
+		if db.read != db.sql {
+			err = errors.Join(err, db.read.Close())
+		}
+		if err != nil {
 			db.closeErr = fmt.Errorf("sqldb: close: %w", err)
 		}
 	})

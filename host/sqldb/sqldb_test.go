@@ -264,3 +264,27 @@ func TestNotifyListen(t *testing.T) {
 		t.Fatal("no notification arrived")
 	}
 }
+
+// The reader pool sees what committed, and refuses writes.
+func TestReader(t *testing.T) {
+	for name, db := range dbs(t) {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			if err := db.Batch(ctx, func(ctx context.Context, tx *sqldb.Tx) error {
+				_, err := tx.ExecContext(ctx, `INSERT INTO kv (k, v) VALUES ('r', 7)`)
+				return err
+			}); err != nil {
+				t.Fatal(err)
+			}
+			var v int
+			if err := db.Reader().QueryRowContext(ctx, `SELECT v FROM kv WHERE k = ?`, "r").Scan(&v); err != nil || v != 7 {
+				t.Fatalf("reader: v = %d, err = %v", v, err)
+			}
+			if name == "sqlite" {
+				if _, err := db.Reader().ExecContext(ctx, `INSERT INTO kv (k, v) VALUES ('w', 1)`); err == nil {
+					t.Fatal("a write through the SQLite reader pool succeeded")
+				}
+			}
+		})
+	}
+}
