@@ -59,7 +59,7 @@ func auditVerifyCmd() *cobra.Command {
 				return err
 			}
 			defer db.Close()
-			rep, err := audit.Verify(cmd.Context(), db.SQL(), node.AuditOrigin(hostDID), edPub)
+			rep, err := audit.Verify(cmd.Context(), db.SQLDB(), node.AuditOrigin(hostDID), edPub)
 			if err != nil {
 				if rep != nil {
 					fmt.Fprintf(cmd.OutOrStdout(), "TAMPERED: first bad entry %d: %s\n", rep.FirstBad, rep.Problem)

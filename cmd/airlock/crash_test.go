@@ -267,10 +267,10 @@ func checkDisk(t *testing.T, data, hostDID string, acks []ack, iteration int) {
 	}
 	defer db.Close()
 	origin := node.AuditOrigin(hostDID)
-	if rep, err := audit.Verify(ctx, db.SQL(), origin, priv.Public().(ed25519.PublicKey)); err != nil {
+	if rep, err := audit.Verify(ctx, db.SQLDB(), origin, priv.Public().(ed25519.PublicKey)); err != nil {
 		t.Fatalf("iteration %d: audit log after SIGKILL does not verify: %v (%+v)", iteration, err, rep)
 	}
-	lg, err := audit.Open(ctx, db.SQL(), origin, priv)
+	lg, err := audit.Open(ctx, db.SQLDB(), origin, priv)
 	if err != nil {
 		t.Fatal(err)
 	}

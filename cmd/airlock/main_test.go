@@ -335,7 +335,7 @@ func writeAuditLog(t *testing.T, data string, n int) {
 	}
 	defer db.Close()
 	priv, _ := hostKey.Ed25519()
-	log, err := audit.Open(ctx, db.SQL(), node.AuditOrigin(hostKey.DID()), priv)
+	log, err := audit.Open(ctx, db.SQLDB(), node.AuditOrigin(hostKey.DID()), priv)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,11 +8,11 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/spf13/cobra"
 
+	"github.com/airlock-dev/airlock/host/sqldb"
 	"github.com/airlock-dev/airlock/host/store"
 	"github.com/airlock-dev/airlock/host/vault"
 )
@@ -95,21 +95,26 @@ func secretLsCmd() *cobra.Command {
 
 func vaultCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "vault", Short: "Vault maintenance"}
-	var data string
+	var data, storeURL string
 	rotate := &cobra.Command{
-		Use:   "rotate --data DIR",
+		Use:   "rotate --data DIR [--store postgres://…]",
 		Short: "Re-encrypt every secret under a new master key (no secret is lost; a crash mid-way recovers)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if data == "" {
 				return errors.New("give --data DIR")
 			}
-			db, err := store.Open(cmd.Context(), filepath.Join(data, "airlock.db"))
+			sdb, err := sqldb.Open(cmd.Context(), storeURL, data)
 			if err != nil {
 				return err
 			}
+			db, err := store.OpenDB(cmd.Context(), sdb)
+			if err != nil {
+				sdb.Close()
+				return err
+			}
 			defer db.Close()
-			if err := vault.RotateDataDir(cmd.Context(), db.SQL(), data); err != nil {
+			if err := vault.RotateDataDir(cmd.Context(), db.SQLDB(), data); err != nil {
 				return err
 			}
 			fmt.Fprintln(cmd.OutOrStdout(), "vault master key rotated")
@@ -117,6 +122,7 @@ func vaultCmd() *cobra.Command {
 		},
 	}
 	rotate.Flags().StringVar(&data, "data", "", "data directory")
+	rotate.Flags().StringVar(&storeURL, "store", "sqlite", "the host's store: sqlite (DATA/airlock.db) or the postgres:// URL of its config; with several nodes, copy the new DATA/master.key to the others afterwards")
 	cmd.AddCommand(rotate)
 	return cmd
 }

@@ -155,7 +155,7 @@ func TestVaultRotate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	v, err := vault.OpenDataDir(ctx, db.SQL(), h.DataDir())
+	v, err := vault.OpenDataDir(ctx, db.SQLDB(), h.DataDir())
 	if err != nil {
 		db.Close()
 		t.Fatal(err)

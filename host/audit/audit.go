@@ -17,12 +17,29 @@
 //
 // The log fails closed: [Log.Append] returns an error wrapping
 // [ErrUnavailable] unless the entry is durably written, and callers must then
-// refuse the action. Appends are serialised, so indexes are dense from 0.
-// SQLite triggers refuse UPDATE and DELETE on entries and checkpoints, so no
-// host code can rewrite history by mistake.
+// refuse the action. Appends go through the database's group commit
+// ([sqldb.DB.Batch]): concurrent appends are numbered one after another
+// inside one transaction and share its COMMIT, and each returns only after
+// that COMMIT — a failed COMMIT fails every append of the batch, and an
+// append whose own INSERT fails is rolled back alone. The head kept in
+// memory (size, chain value, compact range) is put back when a batch fails
+// and is caught up from the database before it is built on again, since a
+// COMMIT reported as failed may still have reached the disk; so indexes are
+// dense from 0, in one total order, with neither gap nor fork. A checkpoint
+// is handed out only after it and every entry it covers are durable.
 //
-// Someone who can write the database file can still drop the triggers and
-// rewrite rows. [Verify] detects that offline: a changed, removed, reordered
+// Several nodes may share one PostgreSQL database (same host key, same
+// origin): each batch first takes a transaction-scoped advisory lock, held
+// until its COMMIT, then reads the entries other nodes appended since its
+// head (checking indexes and chain as Open does) before numbering its own.
+// The nodes thus write one log, and any of them may sign its checkpoints.
+// Triggers refuse UPDATE and DELETE on entries and checkpoints (on
+// PostgreSQL also TRUNCATE), so no host code can rewrite history by
+// mistake.
+//
+// Someone who can write the database file, or who owns the PostgreSQL
+// tables (the role that created them, or a superuser), can still drop or
+// disable the triggers and rewrite rows. [Verify] detects that offline: a changed, removed, reordered
 // or inserted entry breaks the leaf hashes or the chain at the first bad
 // index; an entry rewritten together with every later hash and chain value
 // no longer matches the Merkle root of a checkpoint signed before the
@@ -46,12 +63,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/airlock-dev/airlock/host/sqldb"
 	"github.com/transparency-dev/merkle/compact"
 	"github.com/transparency-dev/merkle/rfc6962"
-	"golang.org/x/mod/sumdb/note"
 )
 
 var (
@@ -101,18 +120,76 @@ var hasher = rfc6962.DefaultHasher
 
 // Log is an open audit log. It is safe for concurrent use.
 type Log struct {
-	db     *sql.DB
+	db     *sqldb.DB
 	origin string
-	signer note.Signer
+	signer *noteSigner
 	log    *slog.Logger
 
-	mu     sync.Mutex // serialises appends and checkpoints; guards the fields below
-	size   int64
-	chain  []byte         // chain value of entry size-1 (genesis when size is 0)
-	tree   *compact.Range // compact range [0, size) of leaf hashes
-	stale  bool           // an append failed: reload the head before the next one
-	cpSize int64          // size of the last stored checkpoint, -1 if none
-	cpNote []byte         // the last stored checkpoint
+	mu sync.Mutex // guards the fields below; batch functions hold it while they run
+	// head is the log as the open batch transaction sees it: it may end in
+	// entries whose COMMIT is still to come. A batch that fails puts it back.
+	head head
+	// stale is set when a batch failed: its work may or may not have
+	// reached the disk, so head must be caught up before it is built on.
+	stale bool
+	// heldTx is the batch transaction in which head was last caught up
+	// (and, on PostgreSQL, the log lock taken); nil after a failure.
+	heldTx *sql.Tx
+	cpSize int64  // size of the last stored checkpoint, -1 if none
+	cpNote []byte // the last stored checkpoint
+
+	// durable is the number of entries known to be committed. Atomic, so
+	// Size never waits behind a batch function's round trips.
+	durable atomic.Int64
+}
+
+// head is the state of the log after its first size entries.
+type head struct {
+	size  int64
+	chain []byte         // chain value of entry size-1 (genesis when size is 0)
+	tree  *compact.Range // compact range [0, size) of leaf hashes
+}
+
+func emptyHead() head { return head{chain: genesis(), tree: newTree()} }
+
+// clone returns a copy that later appends to h do not change.
+func (h head) clone() head {
+	f := &compact.RangeFactory{Hash: hasher.HashChildren}
+	t, err := f.NewRange(h.tree.Begin(), h.tree.End(), slices.Clone(h.tree.Hashes()))
+	if err != nil {
+		// The hashes come from a valid range: this cannot happen.
+		panic(fmt.Sprintf("audit: clone compact range: %v", err))
+	}
+	return head{size: h.size, chain: h.chain, tree: t}
+}
+
+// extend appends the rows (idx, leaf_hash, chain), which must continue h in
+// index order, checking that indexes are dense and every chain value links.
+func (h *head) extend(rows *sql.Rows) error {
+	for rows.Next() {
+		var (
+			idx            int64
+			leafHash, link []byte
+		)
+		if err := rows.Scan(&idx, &leafHash, &link); err != nil {
+			return fmt.Errorf("audit: %w: load head: %v", ErrUnavailable, err)
+		}
+		if idx != h.size {
+			return fmt.Errorf("audit: %w: entry %d missing", ErrTampered, h.size)
+		}
+		if !bytes.Equal(link, chainHash(h.chain, leafHash)) {
+			return fmt.Errorf("audit: %w: chain broken at entry %d", ErrTampered, idx)
+		}
+		if err := h.tree.Append(leafHash, nil); err != nil {
+			return fmt.Errorf("audit: %w: entry %d: %v", ErrTampered, idx, err)
+		}
+		h.chain = link
+		h.size++
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("audit: %w: load head: %v", ErrUnavailable, err)
+	}
+	return nil
 }
 
 // Option configures a Log.
@@ -127,9 +204,15 @@ func WithLogger(l *slog.Logger) Option {
 	}
 }
 
-// schema creates the audit tables. Entries and checkpoints are append-only:
-// the triggers refuse every UPDATE and DELETE.
-const schema = `
+// lockKey is the PostgreSQL advisory lock ("audit_lk" in ASCII) that
+// serialises the nodes' writes to the shared log and the creation of its
+// tables. It is taken with pg_advisory_xact_lock: held until the transaction
+// ends, released by the server even when the node dies.
+const lockKey int64 = 0x61756469745f6c6b
+
+// sqliteSchema creates the audit tables. Entries and checkpoints are
+// append-only: the triggers refuse every UPDATE and DELETE.
+const sqliteSchema = `
 CREATE TABLE IF NOT EXISTS audit_entries (
 	idx       INTEGER PRIMARY KEY,
 	realm     TEXT NOT NULL,
@@ -154,11 +237,88 @@ CREATE TRIGGER IF NOT EXISTS audit_checkpoints_no_delete BEFORE DELETE ON audit_
 	BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;
 `
 
-// Open prepares the audit tables in db and loads the current head. origin
-// is "airlock/<host DID>"; signer is the host's Ed25519 private key, which
-// signs checkpoints. Open refuses a log whose indexes have a gap or whose
-// chain does not link (ErrTampered): appending to it would hide the damage.
-func Open(ctx context.Context, db *sql.DB, origin string, signer ed25519.PrivateKey, opts ...Option) (*Log, error) {
+// pgSchema is sqliteSchema for PostgreSQL; pgTriggers are its triggers,
+// which also refuse TRUNCATE.
+var pgSchema = []string{`
+CREATE TABLE IF NOT EXISTS audit_entries (
+	idx       BIGINT PRIMARY KEY,
+	realm     TEXT NOT NULL,
+	leaf      BYTEA NOT NULL,
+	leaf_hash BYTEA NOT NULL,
+	chain     BYTEA NOT NULL
+)`, `
+CREATE INDEX IF NOT EXISTS audit_entries_realm ON audit_entries (realm, idx)`, `
+CREATE TABLE IF NOT EXISTS audit_checkpoints (
+	id         BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+	size       BIGINT NOT NULL,
+	note       BYTEA NOT NULL,
+	created_at BIGINT NOT NULL -- unix microseconds
+)`, `
+CREATE OR REPLACE FUNCTION audit_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+	RAISE EXCEPTION 'audit log is append-only';
+END
+$$`,
+}
+
+var pgTriggers = []struct{ table, name, event string }{
+	{"audit_entries", "audit_entries_no_update", "BEFORE UPDATE ON audit_entries FOR EACH ROW"},
+	{"audit_entries", "audit_entries_no_delete", "BEFORE DELETE ON audit_entries FOR EACH ROW"},
+	{"audit_entries", "audit_entries_no_truncate", "BEFORE TRUNCATE ON audit_entries FOR EACH STATEMENT"},
+	{"audit_checkpoints", "audit_checkpoints_no_update", "BEFORE UPDATE ON audit_checkpoints FOR EACH ROW"},
+	{"audit_checkpoints", "audit_checkpoints_no_delete", "BEFORE DELETE ON audit_checkpoints FOR EACH ROW"},
+	{"audit_checkpoints", "audit_checkpoints_no_truncate", "BEFORE TRUNCATE ON audit_checkpoints FOR EACH STATEMENT"},
+}
+
+// createSchema creates the audit tables if they do not exist. On
+// PostgreSQL it holds the log lock, so nodes starting at once do not race
+// to create the same objects.
+func createSchema(ctx context.Context, db *sqldb.DB) error {
+	if db.Dialect() != sqldb.Postgres {
+		_, err := db.SQL().ExecContext(ctx, sqliteSchema)
+		return err
+	}
+	tx, err := db.SQL().BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(?)`, lockKey); err != nil {
+		return err
+	}
+	for _, stmt := range pgSchema {
+		if _, err := tx.ExecContext(ctx, stmt); err != nil {
+			return err
+		}
+	}
+	for _, trg := range pgTriggers {
+		var exists bool
+		if err := tx.QueryRowContext(ctx,
+			`SELECT EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = CAST(? AS regclass) AND tgname = ?)`,
+			trg.table, trg.name).Scan(&exists); err != nil {
+			return err
+		}
+		if exists {
+			continue
+		}
+		// Names from the constant table above, never from a caller.
+		if _, err := tx.ExecContext(ctx,
+			`CREATE TRIGGER `+trg.name+` `+trg.event+` EXECUTE FUNCTION audit_append_only()`); err != nil {
+			return err
+		}
+	}
+	return tx.Commit()
+}
+
+// Open prepares the audit tables in db (SQLite or PostgreSQL) and loads the
+// current head. origin is "airlock/<host DID>"; signer is the host's Ed25519
+// private key, which signs checkpoints. Open refuses a log whose indexes
+// have a gap or whose chain does not link (ErrTampered): appending to it
+// would hide the damage.
+//
+// Several nodes may open the same PostgreSQL database with the same origin
+// and key: they append to one shared log.
+func Open(ctx context.Context, db *sqldb.DB, origin string, signer ed25519.PrivateKey, opts ...Option) (*Log, error) {
 	if len(signer) != ed25519.PrivateKeySize {
 		return nil, fmt.Errorf("audit: signer is %d bytes, want an Ed25519 private key", len(signer))
 	}
@@ -176,7 +336,7 @@ func Open(ctx context.Context, db *sql.DB, origin string, signer ed25519.Private
 	for _, o := range opts {
 		o(l)
 	}
-	if _, err := db.ExecContext(ctx, schema); err != nil {
+	if err := createSchema(ctx, db); err != nil {
 		return nil, fmt.Errorf("audit: %w: create tables: %v", ErrUnavailable, err)
 	}
 	if err := l.reload(ctx); err != nil {
@@ -186,7 +346,7 @@ func Open(ctx context.Context, db *sql.DB, origin string, signer ed25519.Private
 		size int64
 		cp   []byte
 	)
-	switch err := db.QueryRowContext(ctx,
+	switch err := db.SQL().QueryRowContext(ctx,
 		`SELECT size, note FROM audit_checkpoints ORDER BY id DESC LIMIT 1`).Scan(&size, &cp); {
 	case err == nil:
 		l.cpSize, l.cpNote = size, cp
@@ -198,91 +358,137 @@ func Open(ctx context.Context, db *sql.DB, origin string, signer ed25519.Private
 }
 
 // reload rebuilds the head (size, chain value, compact range) from the
-// stored leaf hashes. Callers hold l.mu or own l exclusively.
+// stored leaf hashes. Only Open calls it, owning l exclusively.
 func (l *Log) reload(ctx context.Context) error {
-	rows, err := l.db.QueryContext(ctx, `SELECT idx, leaf_hash, chain FROM audit_entries ORDER BY idx`)
+	rows, err := l.db.SQL().QueryContext(ctx, `SELECT idx, leaf_hash, chain FROM audit_entries ORDER BY idx`)
 	if err != nil {
 		return fmt.Errorf("audit: %w: load head: %v", ErrUnavailable, err)
 	}
 	defer rows.Close()
-	var (
-		size  int64
-		chain = genesis()
-		tree  = newTree()
-	)
-	for rows.Next() {
-		var (
-			idx            int64
-			leafHash, link []byte
-		)
-		if err := rows.Scan(&idx, &leafHash, &link); err != nil {
-			return fmt.Errorf("audit: %w: load head: %v", ErrUnavailable, err)
-		}
-		if idx != size {
-			return fmt.Errorf("audit: %w: entry %d missing", ErrTampered, size)
-		}
-		if !bytes.Equal(link, chainHash(chain, leafHash)) {
-			return fmt.Errorf("audit: %w: chain broken at entry %d", ErrTampered, idx)
-		}
-		if err := tree.Append(leafHash, nil); err != nil {
-			return fmt.Errorf("audit: %w: entry %d: %v", ErrTampered, idx, err)
-		}
-		chain = link
-		size++
+	h := emptyHead()
+	if err := h.extend(rows); err != nil {
+		return err
 	}
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("audit: %w: load head: %v", ErrUnavailable, err)
-	}
-	l.size, l.chain, l.tree, l.stale = size, chain, tree, false
+	l.head, l.stale = h, false
+	l.durable.Store(h.size)
 	return nil
+}
+
+// prepare makes l.head the head of the log as tx sees it: it reads the
+// entries appended since head — by a batch whose failed COMMIT reached the
+// disk after all, or on PostgreSQL by other nodes — checking them as Open
+// does. On PostgreSQL it first takes the log lock, which keeps every other
+// node from appending until tx ends; it does so once per batch transaction
+// and again after a failure. A SQLite file belongs to one process, so there
+// it only catches up after a failure. Callers hold l.mu.
+func (l *Log) prepare(ctx context.Context, tx *sqldb.Tx) error {
+	switch {
+	case l.db.Dialect() != sqldb.Postgres:
+		if !l.stale {
+			return nil
+		}
+	case l.heldTx == tx.Tx && !l.stale:
+		return nil
+	default:
+		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(?)`, lockKey); err != nil {
+			return fmt.Errorf("audit: %w: lock the log: %v", ErrUnavailable, err)
+		}
+	}
+	rows, err := tx.QueryContext(ctx,
+		`SELECT idx, leaf_hash, chain FROM audit_entries WHERE idx >= ? ORDER BY idx`, l.head.size)
+	if err != nil {
+		return fmt.Errorf("audit: %w: catch up: %v", ErrUnavailable, err)
+	}
+	defer rows.Close()
+	if err := l.head.extend(rows); err != nil {
+		return err
+	}
+	l.heldTx, l.stale = tx.Tx, false
+	return nil
+}
+
+// undoOnFail registers with tx what to do if the work of the calling batch
+// function does not become durable: put the head back to where it is now
+// and catch up before the next use. Hooks of one batch may run in any
+// order: each only ever moves the head back. Callers hold l.mu.
+func (l *Log) undoOnFail(tx *sqldb.Tx) {
+	before := l.head.clone()
+	tx.OnFail(func() {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		if l.head.size > before.size {
+			l.head = before
+		}
+		// The COMMIT may have failed after the rows reached the disk, and
+		// on PostgreSQL the log lock may have gone with a rolled-back
+		// savepoint: catch up (under the lock) before building on head.
+		l.stale, l.heldTx = true, nil
+	})
 }
 
 // Append records e and returns its index. It sets e.Index to the next index
 // and e.Time to now when zero (always in UTC). It returns only once the entry
 // is durable; any failure wraps ErrUnavailable and the caller must refuse the
 // action the entry was about.
+//
+// Concurrent appends share one transaction and one COMMIT (group commit);
+// each still returns only after that COMMIT.
 func (l *Log) Append(ctx context.Context, e Entry) (int64, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.stale {
-		// The last insert failed; it may still have reached the disk.
-		if err := l.reload(ctx); err != nil {
-			return -1, unavailable(err)
+	idx := int64(-1)
+	err := l.db.Batch(ctx, func(ctx context.Context, tx *sqldb.Tx) error {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		l.undoOnFail(tx)
+		if err := l.prepare(ctx, tx); err != nil {
+			return err
 		}
-	}
-	e.Index = l.size
-	if e.Time.IsZero() {
-		e.Time = time.Now()
-	}
-	e.Time = e.Time.UTC()
-	leaf, err := json.Marshal(e)
+		e.Index = l.head.size
+		if e.Time.IsZero() {
+			e.Time = time.Now()
+		}
+		e.Time = e.Time.UTC()
+		leaf, err := json.Marshal(e)
+		if err != nil {
+			return fmt.Errorf("audit: %w: encode entry: %v", ErrUnavailable, err)
+		}
+		leafHash := hasher.HashLeaf(leaf)
+		chain := chainHash(l.head.chain, leafHash)
+		// The primary key refuses an index some other writer already took.
+		if _, err := tx.ExecContext(ctx,
+			`INSERT INTO audit_entries (idx, realm, leaf, leaf_hash, chain) VALUES (?, ?, ?, ?, ?)`,
+			e.Index, e.Realm, leaf, leafHash, chain); err != nil {
+			return fmt.Errorf("audit: %w: append entry %d: %v", ErrUnavailable, e.Index, err)
+		}
+		if err := l.head.tree.Append(leafHash, nil); err != nil {
+			return fmt.Errorf("audit: %w: %v", ErrUnavailable, err)
+		}
+		l.head.size++
+		l.head.chain = chain
+		idx = e.Index
+		return nil
+	})
 	if err != nil {
-		return -1, fmt.Errorf("audit: %w: encode entry: %v", ErrUnavailable, err)
+		return -1, failed("append", err)
 	}
-	leafHash := hasher.HashLeaf(leaf)
-	chain := chainHash(l.chain, leafHash)
-	// One statement: atomic, and durable on return (synchronous=FULL). The
-	// primary key refuses an index some other writer already took.
-	if _, err := l.db.ExecContext(ctx,
-		`INSERT INTO audit_entries (idx, realm, leaf, leaf_hash, chain) VALUES (?, ?, ?, ?, ?)`,
-		e.Index, e.Realm, leaf, leafHash, chain); err != nil {
-		l.stale = true
-		return -1, fmt.Errorf("audit: %w: append entry %d: %v", ErrUnavailable, e.Index, err)
-	}
-	if err := l.tree.Append(leafHash, nil); err != nil {
-		l.stale = true
-		return -1, fmt.Errorf("audit: %w: %v", ErrUnavailable, err)
-	}
-	l.size++
-	l.chain = chain
-	return e.Index, nil
+	l.sawDurable(idx + 1)
+	return idx, nil
 }
 
-// Size returns the number of entries in the log.
-func (l *Log) Size() int64 {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.size
+// Size returns the number of entries this Log knows to be durable: those
+// it loaded, appended or covered by a checkpoint. On a database shared by
+// several nodes, entries the others appended since are counted once this
+// Log appends or checkpoints again; [Log.Entries] and the proofs read the
+// shared tables.
+func (l *Log) Size() int64 { return l.durable.Load() }
+
+// sawDurable records that the first n entries are committed.
+func (l *Log) sawDurable(n int64) {
+	for {
+		cur := l.durable.Load()
+		if n <= cur || l.durable.CompareAndSwap(cur, n) {
+			return
+		}
+	}
 }
 
 // Entries returns up to limit entries with index >= from, oldest first,
@@ -303,10 +509,10 @@ func (l *Log) Entries(ctx context.Context, realm string, from int64, limit int) 
 		err  error
 	)
 	if realm == "" {
-		rows, err = l.db.QueryContext(ctx, `
+		rows, err = l.db.SQL().QueryContext(ctx, `
 			SELECT idx, leaf FROM audit_entries WHERE idx >= ? ORDER BY idx LIMIT ?`, from, limit)
 	} else {
-		rows, err = l.db.QueryContext(ctx, `
+		rows, err = l.db.SQL().QueryContext(ctx, `
 			SELECT idx, leaf FROM audit_entries WHERE realm = ? AND idx >= ? ORDER BY idx LIMIT ?`, realm, from, limit)
 	}
 	if err != nil {
@@ -359,13 +565,14 @@ func decodeLeaf(leaf []byte) (Entry, error) {
 	return e, nil
 }
 
-// unavailable makes err, from reload, also wrap ErrUnavailable: whatever
-// went wrong, the entry was not written.
-func unavailable(err error) error {
+// failed makes err, from operation op, wrap ErrUnavailable: whatever went
+// wrong (the database, a tampered log, a failed COMMIT), the entry or
+// checkpoint was not written.
+func failed(op string, err error) error {
 	if errors.Is(err, ErrUnavailable) {
 		return err
 	}
-	return fmt.Errorf("%w: %w", ErrUnavailable, err)
+	return fmt.Errorf("audit: %w: %s: %w", ErrUnavailable, op, err)
 }
 
 func genesis() []byte { return make([]byte, sha256.Size) }

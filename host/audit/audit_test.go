@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -17,7 +18,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/airlock-dev/airlock/host/store"
+	"github.com/airlock-dev/airlock/host/sqldb"
+	"github.com/airlock-dev/airlock/internal/pgtest"
 	"golang.org/x/mod/sumdb/note"
 )
 
@@ -27,40 +29,80 @@ func testKey(seed byte) ed25519.PrivateKey {
 	return ed25519.NewKeyFromSeed(bytes.Repeat([]byte{seed}, ed25519.SeedSize))
 }
 
-// env is a log on a fresh database file.
+func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
+
+// dialects are the databases the tests run on.
+var dialects = []sqldb.Dialect{sqldb.SQLite, sqldb.Postgres}
+
+// env is a log on a fresh database: a SQLite file or a PostgreSQL database
+// of its own.
 type env struct {
-	t    *testing.T
-	path string
-	st   *store.DB
-	db   *sql.DB
-	log  *Log
-	key  ed25519.PrivateKey
+	t       *testing.T
+	dialect sqldb.Dialect
+	path    string // SQLite
+	dsn     string // PostgreSQL
+	sdb     *sqldb.DB
+	db      *sql.DB
+	log     *Log
+	key     ed25519.PrivateKey
 }
 
-func newEnv(t *testing.T) *env {
+// newEnv is a log on a fresh SQLite file.
+func newEnv(t *testing.T) *env { return newEnvOn(t, sqldb.SQLite) }
+
+func newEnvOn(t *testing.T, d sqldb.Dialect) *env {
 	t.Helper()
-	e := &env{t: t, path: filepath.Join(t.TempDir(), "airlock.db"), key: testKey(1)}
+	e := &env{t: t, dialect: d, key: testKey(1)}
+	switch d {
+	case sqldb.SQLite:
+		e.path = filepath.Join(t.TempDir(), "airlock.db")
+	case sqldb.Postgres:
+		e.dsn = pgtest.DSN(t)
+	}
 	e.reopen()
-	t.Cleanup(func() { e.st.Close() })
+	t.Cleanup(func() { e.sdb.Close() })
 	return e
+}
+
+// onEach runs f as a subtest on a fresh env of every dialect.
+func onEach(t *testing.T, f func(t *testing.T, e *env)) {
+	t.Helper()
+	for _, d := range dialects {
+		t.Run(d.String(), func(t *testing.T) { f(t, newEnvOn(t, d)) })
+	}
+}
+
+// open opens another handle on e's database.
+func (e *env) open() *sqldb.DB {
+	e.t.Helper()
+	var (
+		db  *sqldb.DB
+		err error
+	)
+	if e.dialect == sqldb.Postgres {
+		db, err = sqldb.OpenPostgres(context.Background(), e.dsn)
+	} else {
+		db, err = sqldb.OpenSQLite(context.Background(), e.path)
+	}
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return db
 }
 
 // reopen closes the database (if open) and opens it and the log again, as a
 // host restart does.
 func (e *env) reopen() {
 	e.t.Helper()
-	ctx := context.Background()
-	if e.st != nil {
-		if err := e.st.Close(); err != nil {
+	if e.sdb != nil {
+		if err := e.sdb.Close(); err != nil {
 			e.t.Fatal(err)
 		}
 	}
-	st, err := store.Open(ctx, e.path)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	e.st, e.db = st, st.SQL()
-	e.log, err = Open(ctx, e.db, testOrigin, e.key)
+	e.sdb = e.open()
+	e.db = e.sdb.SQL()
+	var err error
+	e.log, err = Open(context.Background(), e.sdb, testOrigin, e.key)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -96,7 +138,7 @@ func (e *env) checkpoint() []byte {
 
 func (e *env) verify() (*Report, error) {
 	e.t.Helper()
-	return Verify(context.Background(), e.db, testOrigin, e.pub())
+	return Verify(context.Background(), e.sdb, testOrigin, e.pub())
 }
 
 // row is a stored entry row, as an attacker with the file sees it.
@@ -124,13 +166,23 @@ func (e *env) rows() []row {
 	return out
 }
 
-// exec runs attacker SQL after dropping the append-only triggers, as anyone
-// with write access to the file can.
+// exec runs attacker SQL after dropping (SQLite) or disabling (PostgreSQL)
+// the append-only triggers, as anyone with write access to the file, or
+// owning the tables, can.
 func (e *env) exec(stmt string, args ...any) {
 	e.t.Helper()
-	for _, trg := range []string{"audit_entries_no_update", "audit_entries_no_delete",
-		"audit_checkpoints_no_update", "audit_checkpoints_no_delete"} {
-		if _, err := e.db.Exec("DROP TRIGGER IF EXISTS " + trg); err != nil {
+	var disable []string
+	if e.dialect == sqldb.Postgres {
+		disable = []string{"ALTER TABLE IF EXISTS audit_entries DISABLE TRIGGER USER",
+			"ALTER TABLE IF EXISTS audit_checkpoints DISABLE TRIGGER USER"}
+	} else {
+		for _, trg := range []string{"audit_entries_no_update", "audit_entries_no_delete",
+			"audit_checkpoints_no_update", "audit_checkpoints_no_delete"} {
+			disable = append(disable, "DROP TRIGGER IF EXISTS "+trg)
+		}
+	}
+	for _, q := range disable {
+		if _, err := e.db.Exec(q); err != nil {
 			e.t.Fatal(err)
 		}
 	}
@@ -331,23 +383,24 @@ func TestVerifyDetectsTampering(t *testing.T) {
 		}, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			e := newEnv(t)
-			e.appendN(6)
-			if r, err := e.verify(); err != nil {
-				t.Fatalf("clean log: %v (%+v)", err, r)
-			}
-			tc.attack(e)
-			r, err := e.verify()
-			if !errors.Is(err, ErrTampered) {
-				t.Fatalf("Verify = %v (%+v), want ErrTampered", err, r)
-			}
-			if r == nil || r.FirstBad != tc.firstBad {
-				t.Fatalf("report %+v, want FirstBad %d", r, tc.firstBad)
-			}
-			t.Log(r.Problem)
-			if r.Problem == "" {
-				t.Error("report has no problem text")
-			}
+			onEach(t, func(t *testing.T, e *env) {
+				e.appendN(6)
+				if r, err := e.verify(); err != nil {
+					t.Fatalf("clean log: %v (%+v)", err, r)
+				}
+				tc.attack(e)
+				r, err := e.verify()
+				if !errors.Is(err, ErrTampered) {
+					t.Fatalf("Verify = %v (%+v), want ErrTampered", err, r)
+				}
+				if r == nil || r.FirstBad != tc.firstBad {
+					t.Fatalf("report %+v, want FirstBad %d", r, tc.firstBad)
+				}
+				t.Log(r.Problem)
+				if r.Problem == "" {
+					t.Error("report has no problem text")
+				}
+			})
 		})
 	}
 }
@@ -365,41 +418,52 @@ func TestVerifyCleanLog(t *testing.T) {
 		{"entries after the last checkpoint", []int{3, 0}, 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			e := newEnv(t)
-			var total int64
-			for i, n := range tc.appends {
-				e.appendN(n)
-				total += int64(n)
-				if i < tc.checkpoints {
-					e.checkpoint()
+			onEach(t, func(t *testing.T, e *env) {
+				var total int64
+				for i, n := range tc.appends {
+					e.appendN(n)
+					total += int64(n)
+					if i < tc.checkpoints {
+						e.checkpoint()
+					}
 				}
-			}
-			r, err := e.verify()
-			if err != nil {
-				t.Fatalf("Verify = %v (%+v)", err, r)
-			}
-			want := Report{Entries: total, Checkpoints: tc.checkpoints, FirstBad: -1}
-			if *r != want {
-				t.Errorf("report %+v, want %+v", *r, want)
-			}
+				r, err := e.verify()
+				if err != nil {
+					t.Fatalf("Verify = %v (%+v)", err, r)
+				}
+				want := Report{Entries: total, Checkpoints: tc.checkpoints, FirstBad: -1}
+				if *r != want {
+					t.Errorf("report %+v, want %+v", *r, want)
+				}
+			})
 		})
 	}
 }
 
 func TestVerifyWithoutLog(t *testing.T) {
-	st, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "a.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	if _, err := Verify(context.Background(), st.SQL(), testOrigin, testKey(1).Public().(ed25519.PublicKey)); !errors.Is(err, ErrUnavailable) {
-		t.Fatalf("Verify = %v, want ErrUnavailable", err)
+	for _, d := range dialects {
+		t.Run(d.String(), func(t *testing.T) {
+			e := &env{t: t, dialect: d}
+			if d == sqldb.Postgres {
+				e.dsn = pgtest.DSN(t)
+			} else {
+				e.path = filepath.Join(t.TempDir(), "a.db")
+			}
+			db := e.open()
+			defer db.Close()
+			if _, err := Verify(context.Background(), db, testOrigin, testKey(1).Public().(ed25519.PublicKey)); !errors.Is(err, ErrUnavailable) {
+				t.Fatalf("Verify = %v, want ErrUnavailable", err)
+			}
+		})
 	}
 }
 
 func TestAppendAfterReopenContinuesChain(t *testing.T) {
+	onEach(t, testAppendAfterReopenContinuesChain)
+}
+
+func testAppendAfterReopenContinuesChain(t *testing.T, e *env) {
 	ctx := context.Background()
-	e := newEnv(t)
 	e.appendN(5)
 	e.checkpoint()
 	e.reopen()
@@ -438,26 +502,26 @@ func TestOpenRefusesBrokenLog(t *testing.T) {
 	}{
 		{"deleted entry", func(e *env) { e.exec(`DELETE FROM audit_entries WHERE idx = 1`) }},
 		{"changed chain value", func(e *env) {
-			e.exec(`UPDATE audit_entries SET chain = zeroblob(32) WHERE idx = 1`)
+			e.exec(`UPDATE audit_entries SET chain = ? WHERE idx = 1`, make([]byte, 32))
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			e := newEnv(t)
-			e.appendN(3)
-			tc.attack(e)
-			if _, err := Open(context.Background(), e.db, testOrigin, e.key); !errors.Is(err, ErrTampered) {
-				t.Fatalf("Open = %v, want ErrTampered", err)
-			}
+			onEach(t, func(t *testing.T, e *env) {
+				e.appendN(3)
+				tc.attack(e)
+				if _, err := Open(context.Background(), e.sdb, testOrigin, e.key); !errors.Is(err, ErrTampered) {
+					t.Fatalf("Open = %v, want ErrTampered", err)
+				}
+			})
 		})
 	}
 }
 
 func TestAppendFailsClosed(t *testing.T) {
-	ctx := context.Background()
-	t.Run("closed database", func(t *testing.T) {
-		e := newEnv(t)
+	onEach(t, func(t *testing.T, e *env) {
+		ctx := context.Background()
 		e.appendN(1)
-		e.st.Close()
+		e.sdb.Close()
 		if _, err := e.log.Append(ctx, Entry{Action: "invoke"}); !errors.Is(err, ErrUnavailable) {
 			t.Fatalf("Append = %v, want ErrUnavailable", err)
 		}
@@ -465,83 +529,505 @@ func TestAppendFailsClosed(t *testing.T) {
 			t.Fatalf("Checkpoint = %v, want ErrUnavailable", err)
 		}
 	})
-	t.Run("write refused leaves no hole", func(t *testing.T) {
-		e := newEnv(t)
+}
+
+// poison is the realm of the entries whose writes the injected faults fail.
+const poison = "poison"
+
+// faultInsert makes every INSERT of an entry of realm poison fail at once,
+// as a full disk or a lost connection would.
+func (e *env) faultInsert() {
+	e.t.Helper()
+	if e.dialect == sqldb.Postgres {
+		e.sql(e.pgFaultFunction(),
+			`CREATE TRIGGER fault_insert BEFORE INSERT ON audit_entries FOR EACH ROW
+				WHEN (NEW.realm = 'poison') EXECUTE FUNCTION fault()`)
+		return
+	}
+	e.sql(`CREATE TRIGGER fault_insert BEFORE INSERT ON audit_entries WHEN NEW.realm = 'poison'
+		BEGIN SELECT RAISE(ABORT, 'injected fault'); END`)
+}
+
+// faultCommit makes every transaction that inserted an entry of realm
+// poison fail at COMMIT, after all of its statements succeeded: on
+// PostgreSQL a deferred constraint trigger, on SQLite a deferred foreign
+// key that the row breaks.
+func (e *env) faultCommit() {
+	e.t.Helper()
+	if e.dialect == sqldb.Postgres {
+		e.sql(e.pgFaultFunction(),
+			`CREATE CONSTRAINT TRIGGER fault_commit AFTER INSERT ON audit_entries
+				DEFERRABLE INITIALLY DEFERRED FOR EACH ROW
+				WHEN (NEW.realm = 'poison') EXECUTE FUNCTION fault()`)
+		return
+	}
+	e.sql(`CREATE TABLE fault_parent (id INTEGER PRIMARY KEY)`,
+		`CREATE TABLE fault_child (pid INTEGER REFERENCES fault_parent (id) DEFERRABLE INITIALLY DEFERRED)`,
+		`CREATE TRIGGER fault_commit AFTER INSERT ON audit_entries WHEN NEW.realm = 'poison'
+			BEGIN INSERT INTO fault_child VALUES (NEW.idx); END`)
+}
+
+func (e *env) pgFaultFunction() string {
+	return `CREATE OR REPLACE FUNCTION fault() RETURNS trigger LANGUAGE plpgsql AS $$
+		BEGIN RAISE EXCEPTION 'injected fault'; END $$`
+}
+
+// clearFaults removes the injected faults.
+func (e *env) clearFaults() {
+	e.t.Helper()
+	if e.dialect == sqldb.Postgres {
+		e.sql(`DROP TRIGGER IF EXISTS fault_insert ON audit_entries`,
+			`DROP TRIGGER IF EXISTS fault_commit ON audit_entries`)
+		return
+	}
+	e.sql(`DROP TRIGGER IF EXISTS fault_insert`, `DROP TRIGGER IF EXISTS fault_commit`)
+}
+
+// sql runs setup statements.
+func (e *env) sql(stmts ...string) {
+	e.t.Helper()
+	for _, q := range stmts {
+		if _, err := e.db.Exec(q); err != nil {
+			e.t.Fatalf("%s: %v", q, err)
+		}
+	}
+}
+
+// outcome is what one Append returned.
+type outcome struct {
+	request string
+	idx     int64
+	err     error
+}
+
+// appendConcurrently appends n entries from n goroutines at once; every
+// poisonEvery-th one (0: none) is in realm poison.
+func (e *env) appendConcurrently(n, poisonEvery int) []outcome {
+	var wg sync.WaitGroup
+	out := make([]outcome, n)
+	for i := range n {
+		realm := "default"
+		if poisonEvery > 0 && i%poisonEvery == 0 {
+			realm = poison
+		}
+		out[i].request = fmt.Sprintf("req-%d", i)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			out[i].idx, out[i].err = e.log.Append(context.Background(),
+				Entry{Realm: realm, Action: "invoke", Request: out[i].request})
+		}()
+	}
+	wg.Wait()
+	return out
+}
+
+// checkStored checks that the log is exactly entries 0..n-1 and that every
+// acknowledged append is stored at the index it was given and every refused
+// one nowhere, then that the log verifies.
+func (e *env) checkStored(n int64, outs []outcome) {
+	e.t.Helper()
+	stored := map[string]int64{}
+	for from := int64(0); ; {
+		es, err := e.log.Entries(context.Background(), "", from, MaxEntries)
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		if len(es) == 0 {
+			break
+		}
+		for _, en := range es {
+			if en.Index != from {
+				e.t.Fatalf("entry %d where %d was expected", en.Index, from)
+			}
+			stored[en.Request] = en.Index
+			from++
+		}
+	}
+	if int64(len(stored)) != n {
+		e.t.Fatalf("log has %d distinct entries, want %d", len(stored), n)
+	}
+	for _, o := range outs {
+		idx, ok := stored[o.request]
+		switch {
+		case o.err == nil && (!ok || idx != o.idx):
+			e.t.Errorf("acknowledged %s at %d; stored: %v at %d", o.request, o.idx, ok, idx)
+		case o.err != nil && ok:
+			e.t.Errorf("refused %s (%v) is stored at %d", o.request, o.err, idx)
+		}
+	}
+	if r, err := e.verify(); err != nil || r.Entries != n {
+		e.t.Fatalf("Verify = %v (%+v), want %d entries", err, r, n)
+	}
+}
+
+// An append whose own INSERT fails is refused alone: the appends batched
+// with it are committed, at dense indexes, and the log goes on.
+func TestAppendFailureIsContained(t *testing.T) {
+	onEach(t, func(t *testing.T, e *env) {
 		e.appendN(2)
-		if _, err := e.db.Exec(`CREATE TRIGGER refuse BEFORE INSERT ON audit_entries
-			BEGIN SELECT RAISE(ABORT, 'disk full'); END`); err != nil {
-			t.Fatal(err)
+		e.faultInsert()
+		outs := e.appendConcurrently(64, 4)
+		acked := int64(2)
+		for i, o := range outs {
+			switch {
+			case i%4 == 0 && !errors.Is(o.err, ErrUnavailable):
+				t.Fatalf("poisoned append %d: %d, %v; want ErrUnavailable", i, o.idx, o.err)
+			case i%4 != 0 && o.err != nil:
+				t.Fatalf("append %d batched with a failing one: %v", i, o.err)
+			case o.err == nil:
+				acked++
+			}
 		}
-		if _, err := e.log.Append(ctx, Entry{Action: "invoke"}); !errors.Is(err, ErrUnavailable) {
-			t.Fatalf("Append = %v, want ErrUnavailable", err)
+		e.clearFaults()
+		idx, err := e.log.Append(context.Background(), Entry{Realm: poison, Request: "after"})
+		if err != nil || idx != acked {
+			t.Fatalf("Append after recovery = %d, %v; want %d", idx, err, acked)
 		}
-		if _, err := e.db.Exec(`DROP TRIGGER refuse`); err != nil {
-			t.Fatal(err)
-		}
-		idx, err := e.log.Append(ctx, Entry{Action: "invoke"})
-		if err != nil || idx != 2 {
-			t.Fatalf("Append after recovery = %d, %v; want 2", idx, err)
-		}
+		e.checkStored(acked+1, append(outs, outcome{request: "after", idx: idx}))
+		e.checkpoint()
+		e.reopen()
 		if r, err := e.verify(); err != nil {
-			t.Fatalf("Verify = %v (%+v)", err, r)
+			t.Fatalf("Verify after reopen = %v (%+v)", err, r)
+		}
+	})
+}
+
+// A failed COMMIT fails every append of its batch (none is acknowledged
+// without being durable), puts the head back, and the next appends continue
+// the log with neither gap nor fork.
+func TestCommitFailureLeavesNoGapOrFork(t *testing.T) {
+	onEach(t, func(t *testing.T, e *env) {
+		ctx := context.Background()
+		e.appendN(3)
+		e.checkpoint()
+		e.faultCommit()
+		outs := e.appendConcurrently(64, 8)
+		acked := int64(3)
+		for i, o := range outs {
+			switch {
+			case o.err == nil:
+				acked++
+			case !errors.Is(o.err, ErrUnavailable):
+				t.Fatalf("append %d: %v, want ErrUnavailable", i, o.err)
+			case i%8 == 0 && !strings.Contains(o.err.Error(), "commit"):
+				t.Fatalf("poisoned append %d failed before its COMMIT: %v", i, o.err)
+			}
+			if i%8 == 0 && o.err == nil {
+				t.Fatalf("poisoned append %d acknowledged at %d", i, o.idx)
+			}
+		}
+		if _, err := e.log.Append(ctx, Entry{Realm: poison, Request: "alone"}); !errors.Is(err, ErrUnavailable) {
+			t.Fatalf("Append with a failing COMMIT = %v", err)
+		}
+		if got := e.log.Size(); got != acked {
+			t.Fatalf("Size after failed commits = %d, want %d", got, acked)
+		}
+		e.clearFaults()
+		var after []outcome
+		for i := range 3 {
+			o := outcome{request: fmt.Sprint("after-", i)}
+			o.idx, o.err = e.log.Append(ctx, Entry{Realm: poison, Request: o.request})
+			if o.err != nil || o.idx != acked+int64(i) {
+				t.Fatalf("Append after recovery = %d, %v; want %d", o.idx, o.err, acked+int64(i))
+			}
+			after = append(after, o)
+		}
+		e.checkStored(acked+3, append(outs, after...))
+		cp := e.checkpoint()
+		if size, _, err := OpenCheckpoint(cp, testOrigin, e.pub()); err != nil || size != acked+3 {
+			t.Fatalf("checkpoint after recovery: size %d, %v; want %d", size, err, acked+3)
 		}
 	})
 }
 
 func TestAppendOnlyTriggers(t *testing.T) {
-	e := newEnv(t)
-	e.appendN(2)
-	e.checkpoint()
-	for _, stmt := range []string{
-		`UPDATE audit_entries SET leaf = x'00' WHERE idx = 0`,
-		`DELETE FROM audit_entries WHERE idx = 1`,
-		`UPDATE audit_checkpoints SET size = 1`,
-		`DELETE FROM audit_checkpoints`,
-	} {
-		if _, err := e.db.Exec(stmt); err == nil {
-			t.Errorf("%s: accepted", stmt)
+	onEach(t, func(t *testing.T, e *env) {
+		e.appendN(2)
+		e.checkpoint()
+		stmts := []string{
+			`UPDATE audit_entries SET leaf = ? WHERE idx = 0`,
+			`DELETE FROM audit_entries WHERE idx = 1`,
+			`UPDATE audit_checkpoints SET size = 1`,
+			`DELETE FROM audit_checkpoints`,
 		}
-	}
+		if e.dialect == sqldb.Postgres {
+			stmts = append(stmts, `TRUNCATE audit_entries`, `TRUNCATE audit_checkpoints`,
+				`TRUNCATE audit_checkpoints, audit_entries`)
+		}
+		for _, stmt := range stmts {
+			var args []any
+			if strings.Contains(stmt, "?") {
+				args = append(args, []byte{0})
+			}
+			if _, err := e.db.Exec(stmt, args...); err == nil {
+				t.Errorf("%s: accepted", stmt)
+			} else if !strings.Contains(err.Error(), "append-only") {
+				t.Errorf("%s: %v, want the append-only refusal", stmt, err)
+			}
+		}
+		if r, err := e.verify(); err != nil || r.Entries != 2 || r.Checkpoints != 1 {
+			t.Fatalf("Verify = %v (%+v)", err, r)
+		}
+	})
 }
 
 func TestConcurrentAppendsAreDense(t *testing.T) {
+	onEach(t, func(t *testing.T, e *env) {
+		ctx := context.Background()
+		const workers, each = 32, 50
+		var (
+			wg   sync.WaitGroup
+			mu   sync.Mutex
+			idxs []int64
+			outs []outcome
+		)
+		for w := range workers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := range each {
+					req := fmt.Sprintf("w%d-%d", w, i)
+					idx, err := e.log.Append(ctx, Entry{Realm: "default", Actor: fmt.Sprint(w), Action: "invoke", Request: req})
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					mu.Lock()
+					idxs = append(idxs, idx)
+					outs = append(outs, outcome{request: req, idx: idx})
+					mu.Unlock()
+				}
+			}()
+		}
+		wg.Wait()
+		slices.Sort(idxs)
+		for i, idx := range idxs {
+			if idx != int64(i) {
+				t.Fatalf("indexes not dense: position %d has %d", i, idx)
+			}
+		}
+		if len(idxs) != workers*each || e.log.Size() != workers*each {
+			t.Fatalf("%d indexes, Size %d, want %d", len(idxs), e.log.Size(), workers*each)
+		}
+		e.checkpoint()
+		e.checkStored(workers*each, outs)
+	})
+}
+
+// Two Logs on two handles of one PostgreSQL database — two nodes — append
+// and checkpoint at the same time: they write one log with dense indexes,
+// each sees every entry, and the checkpoints of either verify and are
+// consistent with each other.
+func TestNodesShareOneLog(t *testing.T) {
 	ctx := context.Background()
-	e := newEnv(t)
+	e := newEnvOn(t, sqldb.Postgres)
+	e.appendN(2)
+	db2 := e.open()
+	defer db2.Close()
+	b, err := Open(ctx, db2, testOrigin, e.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nodes := []*Log{e.log, b}
 	const workers, each = 8, 25
 	var (
-		wg   sync.WaitGroup
-		mu   sync.Mutex
-		idxs []int64
+		wg, cpWG sync.WaitGroup
+		mu       sync.Mutex
+		outs     []outcome
+		cps      [][]byte
+		stop     = make(chan struct{})
 	)
-	for w := range workers {
-		wg.Add(1)
+	for n, lg := range nodes {
+		for w := range workers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := range each {
+					req := fmt.Sprintf("n%d-w%d-%d", n, w, i)
+					idx, err := lg.Append(ctx, Entry{Realm: "default", Actor: fmt.Sprint("node", n), Request: req})
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					mu.Lock()
+					outs = append(outs, outcome{request: req, idx: idx})
+					mu.Unlock()
+				}
+			}()
+		}
+		cpWG.Add(1)
 		go func() {
-			defer wg.Done()
-			for range each {
-				idx, err := e.log.Append(ctx, Entry{Realm: "default", Actor: fmt.Sprint(w), Action: "invoke"})
+			defer cpWG.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				case <-time.After(5 * time.Millisecond):
+				}
+				cp, err := lg.Checkpoint(ctx)
 				if err != nil {
 					t.Error(err)
 					return
 				}
 				mu.Lock()
-				idxs = append(idxs, idx)
+				cps = append(cps, cp)
 				mu.Unlock()
 			}
 		}()
 	}
 	wg.Wait()
+	close(stop)
+	cpWG.Wait()
+	if t.Failed() {
+		t.FailNow()
+	}
+	const total = 2 + 2*workers*each
+	idxs := make([]int64, 0, len(outs))
+	for _, o := range outs {
+		idxs = append(idxs, o.idx)
+	}
 	slices.Sort(idxs)
 	for i, idx := range idxs {
-		if idx != int64(i) {
-			t.Fatalf("indexes not dense: position %d has %d", i, idx)
+		if idx != int64(i)+2 {
+			t.Fatalf("indexes of both nodes not dense: position %d has %d", i+2, idx)
 		}
 	}
-	if len(idxs) != workers*each || e.log.Size() != workers*each {
-		t.Fatalf("%d indexes, Size %d, want %d", len(idxs), e.log.Size(), workers*each)
+
+	// Both nodes see the whole log and sign the same final checkpoint.
+	var roots [2][]byte
+	for n, lg := range nodes {
+		es, err := lg.Entries(ctx, "", 0, MaxEntries)
+		if err != nil || len(es) != total {
+			t.Fatalf("node %d: Entries = %d, %v; want %d", n, len(es), err, total)
+		}
+		cp, err := lg.Checkpoint(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		size, root, err := OpenCheckpoint(cp, testOrigin, e.pub())
+		if err != nil || size != total {
+			t.Fatalf("node %d: final checkpoint size %d, %v; want %d", n, size, err, total)
+		}
+		if lg.Size() != total {
+			t.Fatalf("node %d: Size %d after its checkpoint, want %d", n, lg.Size(), total)
+		}
+		roots[n] = root
+		cps = append(cps, cp)
 	}
-	e.checkpoint()
-	if r, err := e.verify(); err != nil {
+	if !bytes.Equal(roots[0], roots[1]) || !bytes.Equal(roots[0], e.prefixRoot(total)) {
+		t.Fatal("the nodes' final checkpoints differ or do not match the stored entries")
+	}
+	// Every checkpoint signed along the way is a prefix of the final log,
+	// proved by the other node.
+	for i, cp := range cps {
+		size, root, err := OpenCheckpoint(cp, testOrigin, e.pub())
+		if err != nil {
+			t.Fatalf("checkpoint %d: %v", i, err)
+		}
+		if size == 0 {
+			continue
+		}
+		p, err := nodes[i%2].ConsistencyProof(ctx, size, total)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := VerifyConsistency(size, total, root, roots[0], p); err != nil {
+			t.Fatalf("checkpoint %d (size %d): %v", i, size, err)
+		}
+	}
+	// An entry appended by one node is proved by the other.
+	for _, o := range outs[:10] {
+		for _, lg := range nodes {
+			p, err := lg.InclusionProof(ctx, o.idx, total)
+			if err != nil {
+				t.Fatal(err)
+			}
+			lh, err := lg.LeafHash(ctx, o.idx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := VerifyInclusion(lh, o.idx, total, roots[0], p); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	e.checkStored(total, outs)
+	e.reopen()
+	if e.log.Size() != total {
+		t.Fatalf("Size after reopen %d, want %d", e.log.Size(), total)
+	}
+}
+
+// A node that learns of other nodes' entries only when it appends still
+// numbers its own after them and proves theirs.
+func TestNodeCatchesUp(t *testing.T) {
+	ctx := context.Background()
+	e := newEnvOn(t, sqldb.Postgres)
+	db2 := e.open()
+	defer db2.Close()
+	b, err := Open(ctx, db2, testOrigin, e.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.appendN(5)
+	cpA := e.checkpoint()
+	if _, err := b.InclusionProof(ctx, 4, 5); err != nil {
+		t.Fatalf("node b cannot prove node a's entry: %v", err)
+	}
+	if cpB, err := b.Checkpoint(ctx); err != nil || !bytes.Equal(cpA, cpB) {
+		t.Fatalf("node b's checkpoint of the same log: %v; want node a's, not a new signature", err)
+	}
+	idx, err := b.Append(ctx, Entry{Realm: "default", Request: "from-b"})
+	if err != nil || idx != 5 {
+		t.Fatalf("node b's first append = %d, %v; want 5", idx, err)
+	}
+	e.appendN(1)
+	if got := e.log.Size(); got != 7 {
+		t.Fatalf("node a Size %d, want 7", got)
+	}
+	if r, err := e.verify(); err != nil || r.Entries != 7 || r.Checkpoints != 1 {
 		t.Fatalf("Verify = %v (%+v)", err, r)
+	}
+}
+
+// Nodes starting at once on an empty database all create the tables
+// without tripping over each other.
+func TestConcurrentOpenCreatesSchemaOnce(t *testing.T) {
+	ctx := context.Background()
+	dsn := pgtest.DSN(t)
+	const nodes = 6
+	var wg sync.WaitGroup
+	logs := make([]*Log, nodes)
+	for i := range nodes {
+		db, err := sqldb.OpenPostgres(ctx, dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			lg, err := Open(ctx, db, testOrigin, testKey(1))
+			if err != nil {
+				t.Errorf("node %d: %v", i, err)
+			}
+			logs[i] = lg
+		}()
+	}
+	wg.Wait()
+	if t.Failed() {
+		t.FailNow()
+	}
+	for i, lg := range logs {
+		if idx, err := lg.Append(ctx, Entry{Realm: "default"}); err != nil || idx != int64(i) {
+			t.Fatalf("node %d: Append = %d, %v; want %d", i, idx, err, i)
+		}
+	}
+	var n int
+	if err := logs[0].db.SQL().QueryRow(`SELECT count(*) FROM pg_trigger
+		WHERE tgname LIKE 'audit_%' AND NOT tgisinternal`).Scan(&n); err != nil || n != len(pgTriggers) {
+		t.Fatalf("%d append-only triggers, %v; want %d", n, err, len(pgTriggers))
 	}
 }
 
@@ -585,8 +1071,11 @@ func TestCheckpointFormatIsC2SP(t *testing.T) {
 }
 
 func TestCheckpointNotResignedWhenUnchanged(t *testing.T) {
+	onEach(t, testCheckpointNotResignedWhenUnchanged)
+}
+
+func testCheckpointNotResignedWhenUnchanged(t *testing.T, e *env) {
 	ctx := context.Background()
-	e := newEnv(t)
 	e.appendN(2)
 	a, b := e.checkpoint(), e.checkpoint()
 	e.reopen()
@@ -606,8 +1095,9 @@ func TestCheckpointNotResignedWhenUnchanged(t *testing.T) {
 	}
 }
 
-func TestRunSignsFinalCheckpoint(t *testing.T) {
-	e := newEnv(t)
+func TestRunSignsFinalCheckpoint(t *testing.T) { onEach(t, testRunSignsFinalCheckpoint) }
+
+func testRunSignsFinalCheckpoint(t *testing.T, e *env) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
@@ -626,9 +1116,10 @@ func TestRunSignsFinalCheckpoint(t *testing.T) {
 	}
 }
 
-func TestEntries(t *testing.T) {
+func TestEntries(t *testing.T) { onEach(t, testEntries) }
+
+func testEntries(t *testing.T, e *env) {
 	ctx := context.Background()
-	e := newEnv(t)
 	e.appendN(7) // even indexes in "default", odd in "other"
 	for _, tc := range []struct {
 		name  string
@@ -728,7 +1219,7 @@ func TestOpenRefusesBadArguments(t *testing.T) {
 		{"no key", testOrigin, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if _, err := Open(context.Background(), e.db, tc.origin, tc.key); err == nil {
+			if _, err := Open(context.Background(), e.sdb, tc.origin, tc.key); err == nil {
 				t.Error("Open accepted it")
 			}
 		})

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/ed25519"
+	"database/sql"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/airlock-dev/airlock/host/sqldb"
 	"golang.org/x/mod/sumdb/note"
 )
 
@@ -52,36 +54,112 @@ func (s *noteSigner) Name() string                    { return s.name }
 func (s *noteSigner) KeyHash() uint32                 { return s.hash }
 func (s *noteSigner) Sign(msg []byte) ([]byte, error) { return ed25519.Sign(s.key, msg), nil }
 
+func (s *noteSigner) public() ed25519.PublicKey { return s.key.Public().(ed25519.PublicKey) }
+
 // Checkpoint signs a C2SP tlog-checkpoint over the whole log, stores it and
 // returns the signed note. When the log has not grown since the last stored
 // checkpoint, it returns that one instead of signing again, so calling it on
-// every request cannot fill the table.
+// every request cannot fill the table. On a database shared by several
+// nodes the whole shared log is covered, and a checkpoint another node
+// stored for the current size is returned rather than signed again.
+//
+// The note is returned only once it and every entry it covers are durable:
+// no checkpoint ever vouches for an entry that could still be lost.
 func (l *Log) Checkpoint(ctx context.Context) ([]byte, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.stale {
-		if err := l.reload(ctx); err != nil {
-			return nil, unavailable(err)
+	if cp, err := l.latestCheckpoint(ctx); err != nil || cp != nil {
+		return cp, err
+	}
+	var (
+		size   int64
+		signed []byte
+	)
+	err := l.db.Batch(ctx, func(ctx context.Context, tx *sqldb.Tx) error {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		l.undoOnFail(tx)
+		if err := l.prepare(ctx, tx); err != nil {
+			return err
 		}
-	}
-	if l.cpNote != nil && l.cpSize == l.size {
-		return bytes.Clone(l.cpNote), nil
-	}
-	root, err := rootOf(l.tree)
+		root, err := rootOf(l.head.tree)
+		if err != nil {
+			return fmt.Errorf("audit: %w: root: %v", ErrUnavailable, err)
+		}
+		size = l.head.size
+		// The latest stored checkpoint, maybe another node's: keep it if it
+		// is a valid checkpoint of exactly this tree.
+		var (
+			lastSize int64
+			last     []byte
+		)
+		switch err := tx.QueryRowContext(ctx,
+			`SELECT size, note FROM audit_checkpoints ORDER BY id DESC LIMIT 1`).Scan(&lastSize, &last); {
+		case err == nil && lastSize == size:
+			if n, r, err := OpenCheckpoint(last, l.origin, l.signer.public()); err == nil && n == size && bytes.Equal(r, root) {
+				signed = last
+				return nil
+			}
+		case err == nil, errors.Is(err, sql.ErrNoRows):
+		default:
+			return fmt.Errorf("audit: %w: load checkpoint: %v", ErrUnavailable, err)
+		}
+		signed, err = note.Sign(&note.Note{Text: formatCheckpoint(l.origin, size, root)}, l.signer)
+		if err != nil {
+			return fmt.Errorf("audit: %w: sign checkpoint: %v", ErrUnavailable, err)
+		}
+		if _, err := tx.ExecContext(ctx,
+			`INSERT INTO audit_checkpoints (size, note, created_at) VALUES (?, ?, ?)`,
+			size, signed, time.Now().UnixMicro()); err != nil {
+			return fmt.Errorf("audit: %w: store checkpoint: %v", ErrUnavailable, err)
+		}
+		return nil
+	})
 	if err != nil {
-		return nil, fmt.Errorf("audit: %w: root: %v", ErrUnavailable, err)
+		return nil, failed("checkpoint", err)
 	}
-	signed, err := note.Sign(&note.Note{Text: formatCheckpoint(l.origin, l.size, root)}, l.signer)
-	if err != nil {
-		return nil, fmt.Errorf("audit: %w: sign checkpoint: %v", ErrUnavailable, err)
+	l.mu.Lock()
+	if size >= l.cpSize { // a later checkpoint may have been stored meanwhile
+		l.cpSize, l.cpNote = size, signed
 	}
-	if _, err := l.db.ExecContext(ctx,
-		`INSERT INTO audit_checkpoints (size, note, created_at) VALUES (?, ?, ?)`,
-		l.size, signed, time.Now().UnixMicro()); err != nil {
-		return nil, fmt.Errorf("audit: %w: store checkpoint: %v", ErrUnavailable, err)
-	}
-	l.cpSize, l.cpNote = l.size, signed
+	l.mu.Unlock()
+	l.sawDurable(size)
 	return bytes.Clone(signed), nil
+}
+
+// latestCheckpoint returns the last checkpoint this Log stored or adopted
+// when it still covers the whole log, nil when a new one is needed. On
+// SQLite the log is this process's alone and the head in memory says; on
+// PostgreSQL one query asks for the shared log's size.
+func (l *Log) latestCheckpoint(ctx context.Context) ([]byte, error) {
+	l.mu.Lock()
+	cpSize, cpNote := l.cpSize, l.cpNote
+	current := !l.stale && l.head.size == cpSize
+	l.mu.Unlock()
+	if cpNote == nil {
+		return nil, nil
+	}
+	if l.db.Dialect() != sqldb.Postgres {
+		if current {
+			return bytes.Clone(cpNote), nil
+		}
+		return nil, nil
+	}
+	var (
+		size    int64
+		last    []byte
+		entries int64
+	)
+	err := l.db.SQL().QueryRowContext(ctx, `
+		SELECT size, note, (SELECT COALESCE(MAX(idx) + 1, 0) FROM audit_entries)
+		FROM audit_checkpoints ORDER BY id DESC LIMIT 1`).Scan(&size, &last, &entries)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return nil, nil
+	case err != nil:
+		return nil, fmt.Errorf("audit: %w: load checkpoint: %v", ErrUnavailable, err)
+	case size == cpSize && size == entries && bytes.Equal(last, cpNote):
+		return bytes.Clone(cpNote), nil
+	}
+	return nil, nil
 }
 
 // Run signs a checkpoint every interval while the log grows, until ctx is

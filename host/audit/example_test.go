@@ -27,7 +27,7 @@ func ExampleVerify() {
 		return
 	}
 	defer db.Close()
-	log, err := audit.Open(ctx, db.SQL(), origin, key)
+	log, err := audit.Open(ctx, db.SQLDB(), origin, key)
 	if err != nil {
 		fmt.Println(err)
 		return
@@ -43,7 +43,7 @@ func ExampleVerify() {
 		return
 	}
 
-	report, err := audit.Verify(ctx, db.SQL(), origin, pub)
+	report, err := audit.Verify(ctx, db.SQLDB(), origin, pub)
 	fmt.Println(report.Entries, report.Checkpoints, report.FirstBad, err)
 	// Output: 2 1 -1 <nil>
 }

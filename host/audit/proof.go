@@ -22,8 +22,12 @@ var (
 
 // LeafHash returns the stored RFC 6962 leaf hash of entry index.
 func (l *Log) LeafHash(ctx context.Context, index int64) ([]byte, error) {
-	if index < 0 || index >= l.Size() {
-		return nil, fmt.Errorf("audit: %w: entry %d of %d", ErrRange, index, l.Size())
+	n, err := l.sizeFor(ctx, index+1)
+	if err != nil {
+		return nil, err
+	}
+	if index < 0 || index >= n {
+		return nil, fmt.Errorf("audit: %w: entry %d of %d", ErrRange, index, n)
 	}
 	hashes, err := l.leafHashes(ctx, index, index+1)
 	if err != nil {
@@ -41,8 +45,12 @@ func (l *Log) LeafHash(ctx context.Context, index int64) ([]byte, error) {
 // hashing. That is fine for logs of a few million entries; a node cache
 // (tiles) is the way to go beyond.
 func (l *Log) InclusionProof(ctx context.Context, index, size int64) ([][]byte, error) {
-	if index < 0 || size <= index || size > l.Size() {
-		return nil, fmt.Errorf("audit: %w: entry %d in a tree of %d (log has %d)", ErrRange, index, size, l.Size())
+	n, err := l.sizeFor(ctx, size)
+	if err != nil {
+		return nil, err
+	}
+	if index < 0 || size <= index || size > n {
+		return nil, fmt.Errorf("audit: %w: entry %d in a tree of %d (log has %d)", ErrRange, index, size, n)
 	}
 	nodes, err := proof.Inclusion(uint64(index), uint64(size))
 	if err != nil {
@@ -56,8 +64,12 @@ func (l *Log) InclusionProof(ctx context.Context, index, size int64) ([][]byte, 
 // It needs 0 < from <= to <= Size(); the proof for from == to is empty.
 // Its cost is that of [Log.InclusionProof] for size to.
 func (l *Log) ConsistencyProof(ctx context.Context, from, to int64) ([][]byte, error) {
-	if from <= 0 || to < from || to > l.Size() {
-		return nil, fmt.Errorf("audit: %w: consistency of %d with %d (log has %d)", ErrRange, from, to, l.Size())
+	n, err := l.sizeFor(ctx, to)
+	if err != nil {
+		return nil, err
+	}
+	if from <= 0 || to < from || to > n {
+		return nil, fmt.Errorf("audit: %w: consistency of %d with %d (log has %d)", ErrRange, from, to, n)
 	}
 	nodes, err := proof.Consistency(uint64(from), uint64(to))
 	if err != nil {
@@ -110,10 +122,25 @@ func nodeHash(leaves [][]byte, id compact.NodeID) ([]byte, error) {
 	return nil, fmt.Errorf("audit: %w: proof node %+v is not a perfect subtree", ErrUnavailable, id)
 }
 
+// sizeFor returns the number of durable entries, asking the database when
+// this Log has not seen need of them: on a database shared by several
+// nodes, the others may have appended them.
+func (l *Log) sizeFor(ctx context.Context, need int64) (int64, error) {
+	if n := l.Size(); n >= need {
+		return n, nil
+	}
+	var n int64
+	if err := l.db.SQL().QueryRowContext(ctx,
+		`SELECT COALESCE(MAX(idx) + 1, 0) FROM audit_entries`).Scan(&n); err != nil {
+		return 0, fmt.Errorf("audit: %w: log size: %v", ErrUnavailable, err)
+	}
+	return max(n, l.Size()), nil
+}
+
 // leafHashes reads the leaf hashes of entries [from, to), which must exist.
 // Entries are append-only, so the prefix read is stable.
 func (l *Log) leafHashes(ctx context.Context, from, to int64) ([][]byte, error) {
-	rows, err := l.db.QueryContext(ctx,
+	rows, err := l.db.SQL().QueryContext(ctx,
 		`SELECT idx, leaf_hash FROM audit_entries WHERE idx >= ? AND idx < ? ORDER BY idx`, from, to)
 	if err != nil {
 		return nil, fmt.Errorf("audit: %w: leaf hashes: %v", ErrUnavailable, err)

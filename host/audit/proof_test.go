@@ -12,7 +12,10 @@ import (
 func (e *env) leafHashOf(idx int) []byte { return hasher.HashLeaf(e.rows()[idx].leaf) }
 
 func TestInclusionProofVerifiesForEveryIndex(t *testing.T) {
-	e := newEnv(t)
+	onEach(t, testInclusionProofVerifiesForEveryIndex)
+}
+
+func testInclusionProofVerifiesForEveryIndex(t *testing.T, e *env) {
 	const n = 13
 	e.appendN(n)
 	ctx := context.Background()
@@ -90,7 +93,10 @@ func TestInclusionProofAttacks(t *testing.T) {
 }
 
 func TestConsistencyProofVerifiesAcrossGrowth(t *testing.T) {
-	e := newEnv(t)
+	onEach(t, testConsistencyProofVerifiesAcrossGrowth)
+}
+
+func testConsistencyProofVerifiesAcrossGrowth(t *testing.T, e *env) {
 	const n = 13
 	e.appendN(n)
 	ctx := context.Background()

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/airlock-dev/airlock/host/sqldb"
 	"golang.org/x/mod/sumdb/note"
 )
 
@@ -38,23 +39,31 @@ type storedCheckpoint struct {
 // whose realm is its row's, every checkpoint signed by pub for origin over
 // the Merkle root of its prefix, and no checkpoint larger than the log. When
 // anything is wrong it returns the filled report and an error wrapping
-// ErrTampered.
-func Verify(ctx context.Context, db *sql.DB, origin string, pub ed25519.PublicKey) (*Report, error) {
+// ErrTampered. On PostgreSQL it checks the log all nodes share.
+func Verify(ctx context.Context, db *sqldb.DB, origin string, pub ed25519.PublicKey) (*Report, error) {
 	verifier, err := NoteVerifier(origin, pub)
 	if err != nil {
 		return nil, err
 	}
-	// A read-only transaction is deferred: it takes a consistent snapshot
-	// without blocking a host that keeps appending.
-	tx, err := db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	// A read-only transaction takes a consistent snapshot without blocking
+	// a host that keeps appending (SQLite defers it; PostgreSQL needs
+	// REPEATABLE READ for one snapshot across statements).
+	opts := &sql.TxOptions{ReadOnly: true}
+	tablesQuery := `SELECT count(*) FROM sqlite_master
+		WHERE type = 'table' AND name IN ('audit_entries', 'audit_checkpoints')`
+	if db.Dialect() == sqldb.Postgres {
+		opts.Isolation = sql.LevelRepeatableRead
+		tablesQuery = `SELECT (to_regclass('audit_entries') IS NOT NULL)::int
+			+ (to_regclass('audit_checkpoints') IS NOT NULL)::int`
+	}
+	tx, err := db.SQL().BeginTx(ctx, opts)
 	if err != nil {
 		return nil, fmt.Errorf("audit: %w: verify: %v", ErrUnavailable, err)
 	}
 	defer tx.Rollback()
 
 	var tables int
-	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master
-		WHERE type = 'table' AND name IN ('audit_entries', 'audit_checkpoints')`).Scan(&tables); err != nil {
+	if err := tx.QueryRowContext(ctx, tablesQuery).Scan(&tables); err != nil {
 		return nil, fmt.Errorf("audit: %w: verify: %v", ErrUnavailable, err)
 	}
 	switch tables {

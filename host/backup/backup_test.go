@@ -57,11 +57,11 @@ func newHost(t testing.TB) *host {
 	}
 	t.Cleanup(func() { db.Close() })
 	priv, _ := k.Ed25519()
-	lg, err := audit.Open(ctx, db.SQL(), origin(k), priv)
+	lg, err := audit.Open(ctx, db.SQLDB(), origin(k), priv)
 	if err != nil {
 		t.Fatal(err)
 	}
-	v, err := vault.OpenDataDir(ctx, db.SQL(), dir)
+	v, err := vault.OpenDataDir(ctx, db.SQLDB(), dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,14 +123,14 @@ func verifyRestored(t *testing.T, dir string, k *identity.Key, wantEntries int64
 		t.Fatal(err)
 	}
 	defer db.Close()
-	rep, err := audit.Verify(ctx, db.SQL(), origin(k), k.Public().(ed25519.PublicKey))
+	rep, err := audit.Verify(ctx, db.SQLDB(), origin(k), k.Public().(ed25519.PublicKey))
 	if err != nil {
 		t.Fatalf("audit.Verify of the restored log: %v %+v", err, rep)
 	}
 	if wantEntries >= 0 && rep.Entries != wantEntries {
 		t.Errorf("restored %d audit entries, want %d", rep.Entries, wantEntries)
 	}
-	v, err := vault.OpenDataDir(ctx, db.SQL(), dir)
+	v, err := vault.OpenDataDir(ctx, db.SQLDB(), dir)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,14 +7,18 @@
 // Budgets are kept per (realm, agent), so one agent exhausting its budget
 // never consumes or slows another's: the call limiter takes one short lock
 // per decision and holds no lock while a tool runs. Egress bytes are durable
-// (the store), so a restart does not refill a day's budget; calls per minute
-// are kept in memory (a restart resets at most one minute).
+// (the store), so a restart does not refill a day's budget. Calls per minute
+// are kept in memory on a single host (a restart resets at most one minute)
+// and in the shared database when several nodes serve as one host
+// ([Calls.Shared]), so that an agent cannot multiply its budget by the
+// number of nodes behind the load balancer.
 package budget
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"sync"
 	"time"
 )
@@ -30,17 +34,55 @@ type window struct {
 	cur, prev int
 }
 
-// Calls limits calls per minute per (realm, agent). The zero value is ready.
+// Calls limits calls per minute per (realm, agent). The zero value is ready
+// and counts in memory.
 type Calls struct {
+	// Shared, when set, keeps the counts in a database the nodes of a
+	// multi-node host share (the store implements it); the in-memory count
+	// is then not used.
+	Shared CallCounter
+
 	mu sync.Mutex
 	w  map[key]*window
 }
 
+// CallCounter is a per-minute call count shared by several nodes (the store
+// implements it).
+type CallCounter interface {
+	// CallsIn returns the calls counted for (realm, agent) in minute (unix
+	// minutes).
+	CallsIn(ctx context.Context, realm, agent string, minute int64) (int64, error)
+	// AddCall counts one call in minute if at most maxBefore calls are
+	// counted there already, atomically, and reports whether it did.
+	AddCall(ctx context.Context, realm, agent string, minute, maxBefore int64) (bool, error)
+}
+
+// sharedTimeout bounds one decision against the shared counter when the
+// caller gives no context ([Calls.Allow]).
+const sharedTimeout = 5 * time.Second
+
 // Allow records one call and reports whether it is within perMinute
-// (0 = unlimited). A refused call is not counted.
+// (0 = unlimited). A refused call is not counted. With a Shared counter it
+// is [Calls.AllowContext] under a timeout of its own.
 func (c *Calls) Allow(realm, agent string, perMinute int, now time.Time) error {
+	if perMinute > 0 && c.Shared != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), sharedTimeout)
+		defer cancel()
+		return c.AllowContext(ctx, realm, agent, perMinute, now)
+	}
+	return c.AllowContext(context.Background(), realm, agent, perMinute, now)
+}
+
+// AllowContext is Allow for a caller with a context. With a Shared counter
+// the window is the same two-bucket approximation, with the buckets in the
+// database; an error of the database refuses the call (fail closed) with an
+// error that is not ErrExceeded.
+func (c *Calls) AllowContext(ctx context.Context, realm, agent string, perMinute int, now time.Time) error {
 	if perMinute <= 0 {
 		return nil
+	}
+	if c.Shared != nil {
+		return c.allowShared(ctx, realm, agent, perMinute, now)
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -69,6 +111,27 @@ func (c *Calls) Allow(realm, agent string, perMinute int, now time.Time) error {
 	w.cur++
 	if len(c.w) > 100000 {
 		c.prune(now)
+	}
+	return nil
+}
+
+func (c *Calls) allowShared(ctx context.Context, realm, agent string, perMinute int, now time.Time) error {
+	bucket := now.Truncate(time.Minute)
+	minute := bucket.Unix() / 60
+	prev, err := c.Shared.CallsIn(ctx, realm, agent, minute-1)
+	if err != nil {
+		return fmt.Errorf("budget: calls per minute: %w", err)
+	}
+	frac := 1 - float64(now.Sub(bucket))/float64(time.Minute)
+	// used + 1 <= perMinute, with used = prev*frac + cur and cur an integer:
+	// cur <= floor(perMinute - 1 - prev*frac).
+	maxBefore := int64(math.Floor(float64(perMinute) - 1 - float64(prev)*frac))
+	ok, err := c.Shared.AddCall(ctx, realm, agent, minute, maxBefore)
+	if err != nil {
+		return fmt.Errorf("budget: calls per minute: %w", err)
+	}
+	if !ok {
+		return fmt.Errorf("%w: more than %d calls per minute", ErrExceeded, perMinute)
 	}
 	return nil
 }

@@ -10,15 +10,15 @@ import (
 	"io"
 	"net"
 	"net/netip"
-	"net/url"
 	"os"
-	"strings"
 
+	"github.com/jackc/pgx/v5"
 	"gopkg.in/yaml.v3"
 
 	"github.com/airlock-dev/airlock/host/embed"
 	"github.com/airlock-dev/airlock/host/grant"
 	"github.com/airlock-dev/airlock/host/identity"
+	"github.com/airlock-dev/airlock/host/sqldb"
 )
 
 // ErrInvalid wraps every configuration error.
@@ -26,8 +26,11 @@ var ErrInvalid = errors.New("config: invalid")
 
 // Config is the host configuration.
 type Config struct {
-	Listen   string           `yaml:"listen"`
-	Data     string           `yaml:"data"`
+	Listen string `yaml:"listen"`
+	Data   string `yaml:"data"`
+	// Store is "sqlite" (DATA/airlock.db) or a postgres:// (postgresql://)
+	// URL: a PostgreSQL server that several nodes share to act as one host.
+	// The URL may hold a password; it is never shown (sqldb.RedactDSN).
 	Store    string           `yaml:"store"`
 	Realms   map[string]Realm `yaml:"realms"`
 	Embedder string           `yaml:"embedder"`
@@ -122,11 +125,8 @@ func (c *Config) Validate() error {
 	if c.Data == "" {
 		return fmt.Errorf("%w: data must name a directory", ErrInvalid)
 	}
-	if c.Store != "sqlite" {
-		if strings.HasPrefix(c.Store, "postgres://") || strings.HasPrefix(c.Store, "postgresql://") {
-			return fmt.Errorf("%w: store %q: PostgreSQL is not supported yet (use sqlite)", ErrInvalid, redactURL(c.Store))
-		}
-		return fmt.Errorf("%w: store must be \"sqlite\"", ErrInvalid)
+	if err := checkStore(c.Store); err != nil {
+		return err
 	}
 	if _, _, err := embed.Parse(c.Embedder, nil, nil); err != nil {
 		return fmt.Errorf("%w: embedder: %v", ErrInvalid, err)
@@ -187,12 +187,18 @@ func contains(list []string, s string) bool {
 	return false
 }
 
-// redactURL keeps only the scheme, host and path of a store URL: userinfo
-// and query may hold a password, so they are never echoed.
-func redactURL(s string) string {
-	u, err := url.Parse(s)
-	if err != nil {
-		return "postgres://…"
+// checkStore accepts "sqlite" and a PostgreSQL URL that pgx can parse.
+// Errors name the URL only through sqldb.RedactDSN: it may hold a password.
+func checkStore(store string) error {
+	switch {
+	case store == "sqlite":
+		return nil
+	case sqldb.IsPostgres(store):
+		if _, err := pgx.ParseConfig(store); err != nil {
+			// pgx's error may quote the URL: say only which one.
+			return fmt.Errorf("%w: store %q is not a valid PostgreSQL URL", ErrInvalid, sqldb.RedactDSN(store))
+		}
+		return nil
 	}
-	return (&url.URL{Scheme: u.Scheme, Host: u.Host, Path: u.Path}).String()
+	return fmt.Errorf("%w: store must be \"sqlite\" or a postgres:// URL", ErrInvalid)
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/airlock-dev/airlock/host/config"
 	"github.com/airlock-dev/airlock/host/identity"
+	"github.com/airlock-dev/airlock/host/sqldb"
 )
 
 func did(t testing.TB) string {
@@ -142,27 +143,43 @@ func TestParseRefuses(t *testing.T) {
 	}
 }
 
-func TestPostgresStoreRefusedWithoutLeakingThePassword(t *testing.T) {
+func TestPostgresStoreAccepted(t *testing.T) {
+	for _, store := range []string{
+		"postgres://airlock@db.internal:5432/airlock?sslmode=verify-full",
+		"postgresql://airlock:hunter2@db.internal/airlock",
+		"postgres://user:p@ssw0rd@h/db",
+	} {
+		c, err := config.Parse([]byte("store: \"" + store + "\"\n"))
+		if err != nil {
+			t.Errorf("store %s refused: %v", sqldb.RedactDSN(store), err)
+			continue
+		}
+		if c.Store != store {
+			t.Errorf("Store = %q, want %q", c.Store, store)
+		}
+	}
+}
+
+func TestBadPostgresStoreRefusedWithoutLeakingThePassword(t *testing.T) {
 	tests := []struct {
 		name, store, secret string
 	}{
-		{"password in the userinfo", "postgres://user:pass@h/db", "pass"},
-		{"postgresql scheme", "postgresql://airlock:hunter2@db.internal:5432/airlock", "hunter2"},
-		{"password containing @", "postgres://user:p@ssw0rd@h/db", "ssw0rd"},
-		{"password in the query string", "postgres://user@h/db?sslmode=require&password=s3cret", "s3cret"},
+		{"port that is not a number", "postgres://user:hunter2@h:port/db", "hunter2"},
+		{"unknown sslmode", "postgresql://airlock:s3cret@db.internal:5432/airlock?sslmode=sometimes", "s3cret"},
+		{"password in the query string", "postgres://user@h/db?password=pa55word&connect_timeout=soon", "pa55word"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := config.Parse([]byte("store: \"" + tt.store + "\"\n"))
 			if err == nil {
-				t.Fatal("a postgres store was accepted")
+				t.Fatal("a malformed postgres store was accepted")
 			}
 			if !errors.Is(err, config.ErrInvalid) {
 				t.Errorf("error %v does not wrap ErrInvalid", err)
 			}
 			msg := err.Error()
-			if !strings.Contains(msg, "PostgreSQL is not supported") {
-				t.Errorf("error %q does not say PostgreSQL is not supported", msg)
+			if !strings.Contains(msg, "PostgreSQL URL") {
+				t.Errorf("error %q does not say what is wrong", msg)
 			}
 			if strings.Contains(msg, tt.secret) {
 				t.Errorf("error %q echoes the password %q", msg, tt.secret)

@@ -2,20 +2,23 @@ package monitor_test
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/airlock-dev/airlock/host/monitor"
 	"github.com/airlock-dev/airlock/host/policy"
-
-	_ "modernc.org/sqlite"
+	"github.com/airlock-dev/airlock/host/sqldb"
+	"github.com/airlock-dev/airlock/internal/pgtest"
 )
+
+func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
 
 var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 
@@ -348,14 +351,25 @@ func TestObserveConcurrently(t *testing.T) {
 }
 
 func TestQuarantineStore(t *testing.T) {
+	t.Run("sqlite", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "airlock.db")
+		testQuarantineStore(t, func() (*sqldb.DB, error) { return sqldb.OpenSQLite(context.Background(), path) })
+	})
+	t.Run("postgres", func(t *testing.T) {
+		dsn := pgtest.DSN(t)
+		testQuarantineStore(t, func() (*sqldb.DB, error) { return sqldb.OpenPostgres(context.Background(), dsn) })
+	})
+}
+
+// testQuarantineStore runs on one database; each open is a restart, or on
+// PostgreSQL another node.
+func testQuarantineStore(t *testing.T, openDB func() (*sqldb.DB, error)) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "airlock.db")
 	open := func() *monitor.QuarantineStore {
-		db, err := sql.Open("sqlite", path)
+		db, err := openDB()
 		if err != nil {
 			t.Fatal(err)
 		}
-		db.SetMaxOpenConns(1)
 		t.Cleanup(func() { db.Close() })
 		q, err := monitor.OpenQuarantineStore(ctx, db)
 		if err != nil {
@@ -401,6 +415,25 @@ func TestQuarantineStore(t *testing.T) {
 	}
 	if err := q.Quarantine(ctx, "", alice, "x"); err == nil {
 		t.Error("quarantine without a realm accepted")
+	}
+
+	// A long reason is cut on a character boundary; NUL and invalid UTF-8
+	// (which PostgreSQL refuses) are cleaned, not fatal.
+	long := strings.Repeat("é", monitor.MaxReasonBytes) + "\x00\xff"
+	if err := q.Quarantine(ctx, realm, "did:key:z6MkCarol", "\x00bad\xffbytes"); err != nil {
+		t.Fatal(err)
+	}
+	if err := q.Quarantine(ctx, realm, "did:key:z6MkDave", long); err != nil {
+		t.Fatal(err)
+	}
+	list, err = q2.List(ctx, realm)
+	if err != nil || len(list) != 2 {
+		t.Fatalf("List = %+v, %v", list, err)
+	}
+	for _, r := range list {
+		if len(r.Reason) > monitor.MaxReasonBytes || !utf8.ValidString(r.Reason) || strings.Contains(r.Reason, "\x00") {
+			t.Errorf("%s: reason %q", r.Agent, r.Reason)
+		}
 	}
 }
 

@@ -5,7 +5,12 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
+	"unicode/utf8"
+
+	"github.com/airlock-dev/airlock/host/sqldb"
+	"github.com/airlock-dev/airlock/host/store"
 )
 
 // quarantineSchema is created with IF NOT EXISTS on the host's database.
@@ -14,6 +19,15 @@ const quarantineSchema = `CREATE TABLE IF NOT EXISTS quarantine (
 	agent  TEXT NOT NULL,
 	reason TEXT NOT NULL,
 	at     INTEGER NOT NULL, -- unix microseconds
+	PRIMARY KEY (realm, agent)
+)`
+
+// pgQuarantineSchema is quarantineSchema in PostgreSQL's dialect.
+const pgQuarantineSchema = `CREATE TABLE IF NOT EXISTS quarantine (
+	realm  TEXT NOT NULL,
+	agent  TEXT NOT NULL,
+	reason TEXT NOT NULL,
+	at     BIGINT NOT NULL,
 	PRIMARY KEY (realm, agent)
 )`
 
@@ -29,22 +43,46 @@ type Quarantined struct {
 // QuarantineStore is the durable list of quarantined agents: an agent on it
 // gets "quarantined" (403) on every request until an operator releases it.
 // Every method is one statement, safe for concurrent use and for several
-// nodes sharing the database; nothing is cached, so a release on one node
-// takes effect on all at their next check.
+// nodes sharing a PostgreSQL database; nothing is cached, so a quarantine or
+// a release on one node takes effect on all at their next check.
 type QuarantineStore struct {
 	db  *sql.DB
 	now func() time.Time
 }
 
-// OpenQuarantineStore creates the quarantine table if needed.
-func OpenQuarantineStore(ctx context.Context, db *sql.DB) (*QuarantineStore, error) {
+// OpenQuarantineStore creates the quarantine table if needed, in the
+// dialect of db.
+func OpenQuarantineStore(ctx context.Context, db *sqldb.DB) (*QuarantineStore, error) {
 	if db == nil {
 		return nil, errors.New("monitor: nil database")
 	}
-	if _, err := db.ExecContext(ctx, quarantineSchema); err != nil {
+	ddl := quarantineSchema
+	if db.Dialect() == sqldb.Postgres {
+		ddl = pgQuarantineSchema
+	}
+	if err := createTable(ctx, db, ddl); err != nil {
 		return nil, fmt.Errorf("monitor: create quarantine table: %w", err)
 	}
-	return &QuarantineStore{db: db, now: time.Now}, nil
+	return &QuarantineStore{db: db.SQL(), now: time.Now}, nil
+}
+
+// createTable runs ddl in a transaction that, on PostgreSQL, holds
+// store.SchemaLock, so that nodes starting together do not race on it.
+func createTable(ctx context.Context, db *sqldb.DB, ddl string) error {
+	tx, err := db.SQL().BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if db.Dialect() == sqldb.Postgres {
+		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(?)`, store.SchemaLock); err != nil {
+			return err
+		}
+	}
+	if _, err := tx.ExecContext(ctx, ddl); err != nil {
+		return err
+	}
+	return tx.Commit()
 }
 
 // Quarantine puts (realm, agent) on the list with reason (e.g. the alert
@@ -54,8 +92,14 @@ func (q *QuarantineStore) Quarantine(ctx context.Context, realm, agent, reason s
 	if realm == "" || agent == "" {
 		return errors.New("monitor: quarantine needs a realm and an agent")
 	}
+	// PostgreSQL text holds neither NUL nor invalid UTF-8.
+	reason = strings.ToValidUTF8(strings.ReplaceAll(reason, "\x00", ""), "\uFFFD")
 	if len(reason) > MaxReasonBytes {
-		reason = reason[:MaxReasonBytes]
+		i := MaxReasonBytes
+		for i > 0 && !utf8.RuneStart(reason[i]) {
+			i-- // never cut a character in two
+		}
+		reason = reason[:i]
 	}
 	_, err := q.db.ExecContext(ctx, `INSERT INTO quarantine (realm, agent, reason, at) VALUES (?, ?, ?, ?)
 		ON CONFLICT (realm, agent) DO NOTHING`, realm, agent, reason, q.now().UnixMicro())

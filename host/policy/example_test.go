@@ -2,7 +2,6 @@ package policy_test
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"os"
@@ -10,6 +9,7 @@ import (
 
 	"github.com/airlock-dev/airlock/host/identity"
 	"github.com/airlock-dev/airlock/host/policy"
+	"github.com/airlock-dev/airlock/host/sqldb"
 )
 
 // An operator signs a policy for its realm; the host verifies it for the
@@ -40,9 +40,9 @@ func ExampleVerify() {
 
 	dir, _ := os.MkdirTemp("", "policy-example")
 	defer os.RemoveAll(dir)
-	db, _ := sql.Open("sqlite", filepath.Join(dir, "airlock.db"))
-	defer db.Close()
 	ctx := context.Background()
+	db, _ := sqldb.OpenSQLite(ctx, filepath.Join(dir, "airlock.db"))
+	defer db.Close()
 	store, _ := policy.OpenStore(ctx, db)
 	fmt.Println("put:", store.Put(ctx, p))
 	fmt.Println("replay refused:", errors.Is(store.Put(ctx, p), policy.ErrStale))

@@ -2,10 +2,10 @@ package policy_test
 
 import (
 	"context"
-	"database/sql"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -15,9 +15,11 @@ import (
 	"github.com/airlock-dev/airlock/host/grant"
 	"github.com/airlock-dev/airlock/host/identity"
 	"github.com/airlock-dev/airlock/host/policy"
-
-	_ "modernc.org/sqlite"
+	"github.com/airlock-dev/airlock/host/sqldb"
+	"github.com/airlock-dev/airlock/internal/pgtest"
 )
+
+func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
 
 // world is an operator of realm "default", an operator of realm "other" and a
 // stranger nobody trusts.
@@ -269,22 +271,42 @@ func TestSignRefusesInvalidDocuments(t *testing.T) {
 	}
 }
 
-func openDB(t testing.TB, path string) *sql.DB {
-	t.Helper()
-	db, err := sql.Open("sqlite", path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	db.SetMaxOpenConns(1)
-	t.Cleanup(func() { db.Close() })
-	return db
+// eachDB runs fn on SQLite and on PostgreSQL; open returns a new handle on
+// one empty database (the same file, or the same PostgreSQL database as
+// another node would see it).
+func eachDB(t *testing.T, fn func(t *testing.T, open func(t *testing.T) *sqldb.DB)) {
+	t.Run("sqlite", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "airlock.db")
+		fn(t, func(t *testing.T) *sqldb.DB {
+			db, err := sqldb.OpenSQLite(context.Background(), path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { db.Close() })
+			return db
+		})
+	})
+	t.Run("postgres", func(t *testing.T) {
+		dsn := pgtest.DSN(t)
+		fn(t, func(t *testing.T) *sqldb.DB {
+			db, err := sqldb.OpenPostgres(context.Background(), dsn)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { db.Close() })
+			return db
+		})
+	})
 }
 
 func TestStoreMonotonicVersions(t *testing.T) {
+	eachDB(t, testStoreMonotonicVersions)
+}
+
+func testStoreMonotonicVersions(t *testing.T, open func(t *testing.T) *sqldb.DB) {
 	ctx := context.Background()
 	w := newWorld(t)
-	path := filepath.Join(t.TempDir(), "airlock.db")
-	s, err := policy.OpenStore(ctx, openDB(t, path))
+	s, err := policy.OpenStore(ctx, open(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -338,7 +360,7 @@ func TestStoreMonotonicVersions(t *testing.T) {
 
 	// After a restart (new connection, new Store, empty cache) the same
 	// policy is in force and a replay is still refused.
-	s2, err := policy.OpenStore(ctx, openDB(t, path))
+	s2, err := policy.OpenStore(ctx, open(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -351,17 +373,26 @@ func TestStoreMonotonicVersions(t *testing.T) {
 	}
 }
 
+// Concurrent Puts of one version, on two nodes: exactly one succeeds.
 func TestStoreConcurrentPutsOfOneVersion(t *testing.T) {
+	eachDB(t, testStoreConcurrentPutsOfOneVersion)
+}
+
+func testStoreConcurrentPutsOfOneVersion(t *testing.T, open func(t *testing.T) *sqldb.DB) {
 	ctx := context.Background()
 	w := newWorld(t)
-	s, err := policy.OpenStore(ctx, openDB(t, filepath.Join(t.TempDir(), "a.db")))
-	if err != nil {
-		t.Fatal(err)
+	var nodes []*policy.Store
+	for range 2 {
+		s, err := policy.OpenStore(ctx, open(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		nodes = append(nodes, s)
 	}
 	const n = 8
 	var wg sync.WaitGroup
 	errs := make(chan error, n)
-	for range n {
+	for i := range n {
 		p, err := policy.Verify(signed(t, w.op, doc(5)), "default", w.trust)
 		if err != nil {
 			t.Fatal(err)
@@ -369,7 +400,7 @@ func TestStoreConcurrentPutsOfOneVersion(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs <- s.Put(ctx, p)
+			errs <- nodes[i%2].Put(ctx, p)
 		}()
 	}
 	wg.Wait()
@@ -389,9 +420,13 @@ func TestStoreConcurrentPutsOfOneVersion(t *testing.T) {
 }
 
 func TestStoreRefusesTamperedRow(t *testing.T) {
+	eachDB(t, testStoreRefusesTamperedRow)
+}
+
+func testStoreRefusesTamperedRow(t *testing.T, open func(t *testing.T) *sqldb.DB) {
 	ctx := context.Background()
 	w := newWorld(t)
-	db := openDB(t, filepath.Join(t.TempDir(), "a.db"))
+	db := open(t)
 	s, err := policy.OpenStore(ctx, db)
 	if err != nil {
 		t.Fatal(err)
@@ -407,7 +442,7 @@ func TestStoreRefusesTamperedRow(t *testing.T) {
 	// signed by their own key.
 	lax := doc(2)
 	lax.Deny = nil
-	if _, err := db.ExecContext(ctx, `UPDATE policies SET version = 2, token = ? WHERE realm = 'default'`,
+	if _, err := db.SQL().ExecContext(ctx, `UPDATE policies SET version = 2, token = ? WHERE realm = 'default'`,
 		signed(t, w.stranger, lax)); err != nil {
 		t.Fatal(err)
 	}

@@ -7,6 +7,9 @@ import (
 	"fmt"
 	"sync"
 	"time"
+
+	"github.com/airlock-dev/airlock/host/sqldb"
+	"github.com/airlock-dev/airlock/host/store"
 )
 
 // schema is created with IF NOT EXISTS on the host's database, beside the
@@ -19,10 +22,20 @@ const schema = `CREATE TABLE IF NOT EXISTS policies (
 	updated_at INTEGER NOT NULL -- unix microseconds
 )`
 
+// pgSchema is schema in PostgreSQL's dialect (64-bit integers).
+const pgSchema = `CREATE TABLE IF NOT EXISTS policies (
+	realm      TEXT PRIMARY KEY,
+	version    BIGINT NOT NULL,
+	token      TEXT NOT NULL,
+	signer     TEXT NOT NULL,
+	updated_at BIGINT NOT NULL
+)`
+
 // Store persists the current policy of each realm with monotonic versions.
-// It is safe for concurrent use; its cache is consulted only after the
-// database has said which token is current, so every node sees a Put by any
-// other node at its next Get.
+// It is safe for concurrent use, also by several nodes sharing a
+// PostgreSQL database; its cache is consulted only after the database has
+// said which token is current, so every node sees a Put by any other node at
+// its next Get (no invalidation is needed).
 type Store struct {
 	db  *sql.DB
 	now func() time.Time
@@ -31,22 +44,47 @@ type Store struct {
 	cache map[string]*Policy // realm → last policy read or written
 }
 
-// OpenStore creates the policies table if needed and returns the store.
-func OpenStore(ctx context.Context, db *sql.DB) (*Store, error) {
+// OpenStore creates the policies table if needed (in the dialect of db) and
+// returns the store.
+func OpenStore(ctx context.Context, db *sqldb.DB) (*Store, error) {
 	if db == nil {
 		return nil, errors.New("policy: nil database")
 	}
-	if _, err := db.ExecContext(ctx, schema); err != nil {
+	ddl := schema
+	if db.Dialect() == sqldb.Postgres {
+		ddl = pgSchema
+	}
+	if err := createTable(ctx, db, ddl); err != nil {
 		return nil, fmt.Errorf("policy: create table: %w", err)
 	}
-	return &Store{db: db, now: time.Now, cache: map[string]*Policy{}}, nil
+	return &Store{db: db.SQL(), now: time.Now, cache: map[string]*Policy{}}, nil
+}
+
+// createTable runs ddl in a transaction that, on PostgreSQL, holds
+// store.SchemaLock, so that nodes starting together do not race on it.
+func createTable(ctx context.Context, db *sqldb.DB, ddl string) error {
+	tx, err := db.SQL().BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if db.Dialect() == sqldb.Postgres {
+		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(?)`, store.SchemaLock); err != nil {
+			return err
+		}
+	}
+	if _, err := tx.ExecContext(ctx, ddl); err != nil {
+		return err
+	}
+	return tx.Commit()
 }
 
 // Put makes p the current policy of its realm. A version not greater than the
 // stored one is refused with [ErrStale]: a replay of the current policy or a
 // downgrade to an older one. The check and the write are one statement, so
 // of two concurrent Puts of the same version exactly one succeeds. p must
-// come from [Verify].
+// come from [Verify]. On PostgreSQL the conditional upsert locks the row, so
+// this holds across nodes too.
 func (s *Store) Put(ctx context.Context, p *Policy) error {
 	if p == nil || p.Token == "" || p.Signer == "" {
 		return fmt.Errorf("%w: only a verified policy can be stored", ErrInvalid)

@@ -10,6 +10,15 @@
 // exported, every schema compiled, and the install recorded in the audit log.
 // A refused bundle leaves nothing behind. Lookups are per realm: a name
 // installed in another realm is indistinguishable from one never installed.
+//
+// # Several nodes
+//
+// The compiled plugins are a cache of the store's plugins table. When nodes
+// share a PostgreSQL store, every install, approval and removal is announced
+// on [Channel] after it committed, and every registry reloads the (realm,
+// name) it names from the store — or everything, after its listening
+// connection was re-established — so a plugin installed through one node is
+// served by all.
 package registry
 
 import (
@@ -50,19 +59,40 @@ type Tool struct {
 	Tool   *bundle.CompiledTool
 }
 
+// Channel is the PostgreSQL notification channel on which registries
+// announce a change of the plugins table: the payload is "REALM/NAME" (a
+// realm holds no '/').
+const Channel = "airlock_plugins"
+
+// reloadTimeout bounds one reload after a notification.
+const reloadTimeout = time.Minute
+
 // Registry is safe for concurrent use.
 type Registry struct {
 	db       *store.DB
 	engine   *runtime.Engine
 	maxBytes int64
 
+	// reloadMu serialises reloads from notifications with each other and
+	// with the initial load.
+	reloadMu sync.Mutex
+
 	mu      sync.RWMutex
 	plugins map[string]map[string]*Plugin // realm → name → plugin
 }
 
-// Open loads every installed plugin from db and compiles it.
+// Open loads every installed plugin from db and compiles it. On a
+// PostgreSQL store it then follows the changes other nodes make (see
+// [Channel]) until db closes.
 func Open(ctx context.Context, db *store.DB, engine *runtime.Engine, maxBundleBytes int64) (*Registry, error) {
 	r := &Registry{db: db, engine: engine, maxBytes: maxBundleBytes, plugins: map[string]map[string]*Plugin{}}
+	r.reloadMu.Lock()
+	defer r.reloadMu.Unlock()
+	// Listen before loading, so that no change made in between is missed;
+	// notifications wait on reloadMu until the load is done.
+	if err := db.SQLDB().Listen(ctx, Channel, r.notified); err != nil {
+		return nil, fmt.Errorf("registry: %w", err)
+	}
 	recs, err := db.ListPlugins(ctx, "")
 	if err != nil {
 		return nil, fmt.Errorf("registry: %w", err)
@@ -79,6 +109,86 @@ func Open(ctx context.Context, db *store.DB, engine *runtime.Engine, maxBundleBy
 		r.put(p)
 	}
 	return r, nil
+}
+
+// notified handles one notification on Channel.
+func (r *Registry) notified(payload string) {
+	ctx, cancel := context.WithTimeout(context.Background(), reloadTimeout)
+	defer cancel()
+	r.reloadMu.Lock()
+	defer r.reloadMu.Unlock()
+	if payload == "" {
+		r.reloadAll(ctx)
+		return
+	}
+	if realm, name, ok := cutTool(payload); ok {
+		r.reload(ctx, realm, name)
+	}
+}
+
+// announce tells the other nodes that (realm, name) changed. The change is
+// already committed, so a failure to announce is not the caller's error:
+// the other nodes catch up at their next reload of everything.
+func (r *Registry) announce(ctx context.Context, realm, name string) {
+	_ = r.db.SQLDB().Notify(ctx, Channel, realm+"/"+name)
+}
+
+// reload makes the cached (realm, name) what the store holds: compiled
+// again when its manifest, module or install time changed, dropped when it
+// is gone or cannot be loaded (fail closed: a node never serves a version
+// the store no longer names).
+func (r *Registry) reload(ctx context.Context, realm, name string) {
+	rec, err := r.db.GetPlugin(ctx, realm, name)
+	if err == nil {
+		if cur, ok := r.Get(realm, name); ok && samePlugin(cur.Record, *rec) {
+			return
+		}
+		var p *Plugin
+		if p, err = r.load(ctx, *rec); err == nil {
+			r.put(p)
+			return
+		}
+	}
+	r.drop(realm, name)
+}
+
+// reloadAll reloads every plugin of the store and drops the cached ones it
+// no longer holds. When the store cannot be read, the cache is kept: the
+// listener calls it again after it reconnects.
+func (r *Registry) reloadAll(ctx context.Context) {
+	recs, err := r.db.ListPlugins(ctx, "")
+	if err != nil {
+		return
+	}
+	keep := map[[2]string]bool{}
+	for _, rec := range recs {
+		keep[[2]string{rec.Realm, rec.Name}] = true
+		if cur, ok := r.Get(rec.Realm, rec.Name); ok && samePlugin(cur.Record, rec) {
+			continue
+		}
+		r.reload(ctx, rec.Realm, rec.Name)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for realm, byName := range r.plugins {
+		for name := range byName {
+			if !keep[[2]string{realm, name}] {
+				delete(byName, name)
+			}
+		}
+	}
+}
+
+// samePlugin reports whether two records are the same install.
+func samePlugin(a, b store.Plugin) bool {
+	return a.ManifestSHA256 == b.ManifestSHA256 && a.ModuleSHA256 == b.ModuleSHA256 &&
+		a.InstalledAt.UnixMicro() == b.InstalledAt.UnixMicro()
+}
+
+func (r *Registry) drop(realm, name string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.plugins[realm], name)
 }
 
 func (r *Registry) load(ctx context.Context, rec store.Plugin) (*Plugin, error) {
@@ -276,6 +386,7 @@ func (r *Registry) Approve(ctx context.Context, realm, name, manifestSHA256 stri
 		return nil, fmt.Errorf("registry: %w", err)
 	}
 	r.put(p)
+	r.announce(ctx, realm, name)
 	return p, nil
 }
 
@@ -290,11 +401,20 @@ func (r *Registry) Commit(ctx context.Context, v *Verified, installedBy string, 
 	rec.Module = nil
 	p := &Plugin{Record: rec, Compiled: v.Compiled, Module: v.Module}
 	r.put(p)
+	r.announce(ctx, rec.Realm, rec.Name)
 	return p, nil
 }
 
 // Remove uninstalls the named plugin from realm.
 func (r *Registry) Remove(ctx context.Context, realm, name string) error {
+	if err := r.remove(ctx, realm, name); err != nil {
+		return err
+	}
+	r.announce(ctx, realm, name)
+	return nil
+}
+
+func (r *Registry) remove(ctx context.Context, realm, name string) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if _, ok := r.plugins[realm][name]; !ok {

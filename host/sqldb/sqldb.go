@@ -76,10 +76,13 @@ func Open(ctx context.Context, store, dataDir string) (*DB, error) {
 }
 
 // sqlitePragmas are applied to every pooled SQLite connection through the DSN.
+// busy_timeout comes first, so that the others wait for a lock held by
+// another process opening the same file instead of failing with
+// SQLITE_BUSY.
 var sqlitePragmas = []string{
+	"busy_timeout(5000)",
 	"journal_mode(WAL)",
 	"synchronous(FULL)",
-	"busy_timeout(5000)",
 	"foreign_keys(ON)",
 }
 

@@ -2,17 +2,16 @@ package store
 
 import (
 	"context"
-	"path/filepath"
 	"testing"
 )
 
 func TestEgressUsageSurvivesRestart(t *testing.T) {
+	eachDialect(t, testEgressUsageSurvivesRestart)
+}
+
+func testEgressUsageSurvivesRestart(t *testing.T, open opener) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "airlock.db")
-	db, err := Open(ctx, path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	db := open(t)
 	if _, err := db.AddEgress(ctx, "default", "did:key:zA", "2026-11-27", 100); err != nil {
 		t.Fatal(err)
 	}
@@ -24,11 +23,7 @@ func TestEgressUsageSurvivesRestart(t *testing.T) {
 		t.Fatal("negative byte count accepted")
 	}
 	db.Close()
-	db, err = Open(ctx, path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db = open(t)
 	for _, c := range []struct {
 		realm, agent, day string
 		want              int64

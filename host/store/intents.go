@@ -126,8 +126,10 @@ func (db *DB) CountPending(ctx context.Context, realm, agent string) (int, error
 }
 
 // DecideIntent moves a pending, unexpired intent to approved or denied,
-// atomically: a second decision (a replayed approval) finds it no longer
-// pending and gets ErrNotFound. An expired one becomes expired.
+// exactly once: the row is locked (FOR UPDATE on PostgreSQL; SQLite's write
+// lock) while it is checked and changed, so of two decisions — a replayed
+// approval, or two operators on two nodes — one wins and the other finds it
+// no longer pending and gets ErrNotFound. An expired one becomes expired.
 func (db *DB) DecideIntent(ctx context.Context, id string, to IntentStatus, by string, now time.Time) error {
 	if err := db.check(); err != nil {
 		return err
@@ -135,19 +137,42 @@ func (db *DB) DecideIntent(ctx context.Context, id string, to IntentStatus, by s
 	if to != IntentApproved && to != IntentDenied {
 		return fmt.Errorf("store: decide intent: %w: status %q", ErrInvalid, to)
 	}
-	if _, err := db.sql.ExecContext(ctx, `UPDATE intents SET status = 'expired'
-		WHERE id = ? AND status = 'pending' AND expires_at <= ?`, id, now.UnixMicro()); err != nil {
-		return db.wrap("decide intent", err)
-	}
-	res, err := db.sql.ExecContext(ctx, `UPDATE intents SET status = ?, decided_by = ?
-		WHERE id = ? AND status = 'pending'`, string(to), by, id)
+	return db.retry(ctx, func() error { return db.decide(ctx, id, to, by, now) })
+}
+
+func (db *DB) decide(ctx context.Context, id string, to IntentStatus, by string, now time.Time) error {
+	tx, err := db.sql.BeginTx(ctx, nil)
 	if err != nil {
 		return db.wrap("decide intent", err)
 	}
-	if n, err := res.RowsAffected(); err != nil {
-		return db.wrap("decide intent", err)
-	} else if n != 1 {
+	defer tx.Rollback()
+	var (
+		status  string
+		expires int64
+	)
+	err = tx.QueryRowContext(ctx, `SELECT status, expires_at FROM intents WHERE id = ?`+db.forUpdate(), id).
+		Scan(&status, &expires)
+	if errors.Is(err, sql.ErrNoRows) || (err == nil && status != string(IntentPending)) {
 		return fmt.Errorf("store: intent %s is not pending: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return db.wrap("decide intent", err)
+	}
+	if expires <= now.UnixMicro() {
+		if _, err := tx.ExecContext(ctx, `UPDATE intents SET status = 'expired' WHERE id = ?`, id); err != nil {
+			return db.wrap("decide intent", err)
+		}
+		if err := tx.Commit(); err != nil {
+			return db.wrap("decide intent", err)
+		}
+		return fmt.Errorf("store: intent %s is not pending: %w", id, ErrNotFound)
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE intents SET status = ?, decided_by = ? WHERE id = ?`,
+		string(to), by, id); err != nil {
+		return db.wrap("decide intent", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return db.wrap("decide intent", err)
 	}
 	return nil
 }

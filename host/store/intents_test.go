@@ -3,18 +3,17 @@ package store
 import (
 	"context"
 	"errors"
-	"path/filepath"
 	"testing"
 	"time"
 )
 
 func TestHeldIntents(t *testing.T) {
+	eachDialect(t, testHeldIntents)
+}
+
+func testHeldIntents(t *testing.T, open opener) {
 	ctx := context.Background()
-	db, err := Open(ctx, filepath.Join(t.TempDir(), "airlock.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := open(t)
 	now := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
 	put := func(id string, ttl time.Duration) {
 		t.Helper()

@@ -21,8 +21,12 @@ func testPlugin(realm, name, version string, module []byte) Plugin {
 }
 
 func TestPluginCRUD(t *testing.T) {
+	eachDialect(t, testPluginCRUD)
+}
+
+func testPluginCRUD(t *testing.T, open opener) {
 	ctx := context.Background()
-	db, path := openTest(t)
+	db := open(t)
 	web := testPlugin("default", "web", "1.0.0", []byte("\x00asm v1"))
 	notes := testPlugin("default", "notes", "0.1.0", []byte("\x00asm notes"))
 	other := testPlugin("other", "web", "9.9.9", []byte("\x00asm other"))
@@ -38,11 +42,7 @@ func TestPluginCRUD(t *testing.T) {
 		t.Fatal(err)
 	}
 	db.Close()
-	db, err := Open(ctx, path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db = open(t)
 
 	got, err := db.GetPlugin(ctx, "default", "web")
 	if err != nil {
@@ -116,8 +116,12 @@ func TestPluginCRUD(t *testing.T) {
 }
 
 func TestPutPluginRefusesMismatchedHash(t *testing.T) {
+	eachDialect(t, testPutPluginRefusesMismatchedHash)
+}
+
+func testPutPluginRefusesMismatchedHash(t *testing.T, open opener) {
 	ctx := context.Background()
-	db, _ := openTest(t)
+	db := open(t)
 	good := testPlugin("r", "web", "1.0.0", []byte("module"))
 	for _, tc := range []struct {
 		name   string

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"time"
+
+	"github.com/airlock-dev/airlock/host/sqldb"
 )
 
 // Use records that the request proof jti was seen and stays unusable until
@@ -12,7 +14,7 @@ import (
 //
 // The check and the insert are one atomic statement, and it returns only once
 // the record is durable, so a replay is refused across restarts and across
-// processes sharing the database. Expired rows are pruned every few thousand
+// processes or nodes sharing the database. Expired rows are pruned every few thousand
 // inserts and at Open.
 func (db *DB) Use(ctx context.Context, jti string, exp time.Time) (fresh bool, err error) {
 	if err := db.check(); err != nil {
@@ -24,15 +26,26 @@ func (db *DB) Use(ctx context.Context, jti string, exp time.Time) (fresh bool, e
 	now := db.now().Unix()
 	// An existing row wins unless it has expired; then the jti is recorded
 	// again with the new expiry. Either way, exactly one row changes when the
-	// jti is fresh and none when it is a replay.
-	res, err := db.sql.ExecContext(ctx, `
-		INSERT INTO replay (jti, exp) VALUES (?, ?)
-		ON CONFLICT (jti) DO UPDATE SET exp = excluded.exp WHERE replay.exp <= ?`,
-		jti, ceilUnix(exp), now)
-	if err != nil {
-		return false, db.wrap("replay", err)
-	}
-	n, err := res.RowsAffected()
+	// jti is fresh and none when it is a replay. The statement runs in a
+	// group commit (one fsync for many concurrent requests) and the answer
+	// is given only after that commit.
+	err = db.retry(ctx, func() error {
+		return db.db.Batch(ctx, func(ctx context.Context, tx *sqldb.Tx) error {
+			res, err := tx.ExecContext(ctx, `
+				INSERT INTO replay (jti, exp) VALUES (?, ?)
+				ON CONFLICT (jti) DO UPDATE SET exp = excluded.exp WHERE replay.exp <= ?`,
+				jti, ceilUnix(exp), now)
+			if err != nil {
+				return err
+			}
+			n, err := res.RowsAffected()
+			if err != nil {
+				return err
+			}
+			fresh = n == 1
+			return nil
+		})
+	})
 	if err != nil {
 		return false, db.wrap("replay", err)
 	}
@@ -41,7 +54,7 @@ func (db *DB) Use(ctx context.Context, jti string, exp time.Time) (fresh bool, e
 		// failed prune leaves behind are deleted by the next one.
 		_ = db.pruneReplay(ctx)
 	}
-	return n == 1, nil
+	return fresh, nil
 }
 
 // pruneReplay deletes the jti records that have expired.

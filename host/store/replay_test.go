@@ -9,9 +9,14 @@ import (
 )
 
 func TestReplay(t *testing.T) {
+	eachDialect(t, testReplay)
+}
+
+func testReplay(t *testing.T, open opener) {
 	ctx := context.Background()
 	t0 := time.Unix(1_700_000_000, 0)
-	for _, tc := range []struct {
+	db := open(t)
+	for i, tc := range []struct {
 		name  string
 		uses  []string // jtis used in order, at t0, each with exp t0+2m
 		now   time.Time
@@ -25,15 +30,16 @@ func TestReplay(t *testing.T) {
 		{"jti reused after its record expired", []string{"a"}, t0.Add(2*time.Minute + time.Second), "a", true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			db, _ := openTest(t)
+			// Each case has jtis of its own in the shared database.
+			p := fmt.Sprint(i, "-")
 			db.now = func() time.Time { return t0 }
 			for _, j := range tc.uses {
-				if fresh, err := db.Use(ctx, j, t0.Add(2*time.Minute)); err != nil || !fresh {
+				if fresh, err := db.Use(ctx, p+j, t0.Add(2*time.Minute)); err != nil || !fresh {
 					t.Fatalf("setup Use(%q) = %v, %v", j, fresh, err)
 				}
 			}
 			db.now = func() time.Time { return tc.now }
-			fresh, err := db.Use(ctx, tc.jti, tc.now.Add(2*time.Minute))
+			fresh, err := db.Use(ctx, p+tc.jti, tc.now.Add(2*time.Minute))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -45,8 +51,12 @@ func TestReplay(t *testing.T) {
 }
 
 func TestReplayAfterRestart(t *testing.T) {
+	eachDialect(t, testReplayAfterRestart)
+}
+
+func testReplayAfterRestart(t *testing.T, open opener) {
 	ctx := context.Background()
-	db, path := openTest(t)
+	db := open(t)
 	exp := time.Now().Add(2 * time.Minute)
 	if fresh, err := db.Use(ctx, "jti-1", exp); err != nil || !fresh {
 		t.Fatalf("Use = %v, %v", fresh, err)
@@ -54,11 +64,7 @@ func TestReplayAfterRestart(t *testing.T) {
 	if err := db.Close(); err != nil {
 		t.Fatal(err)
 	}
-	db2, err := Open(ctx, path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db2.Close()
+	db2 := open(t)
 	fresh, err := db2.Use(ctx, "jti-1", exp)
 	if err != nil {
 		t.Fatal(err)
@@ -68,11 +74,17 @@ func TestReplayAfterRestart(t *testing.T) {
 	}
 }
 
+// Of n concurrent uses of one jti, spread over two handles on the same
+// database (two nodes), exactly one is fresh.
 func TestReplayRaceSameJTI(t *testing.T) {
+	eachDialect(t, testReplayRaceSameJTI)
+}
+
+func testReplayRaceSameJTI(t *testing.T, open opener) {
 	ctx := context.Background()
-	db, _ := openTest(t)
+	nodes := []*DB{open(t), open(t)}
 	exp := time.Now().Add(time.Minute)
-	const n = 20
+	const n = 40
 	var (
 		wg    sync.WaitGroup
 		mu    sync.Mutex
@@ -80,12 +92,12 @@ func TestReplayRaceSameJTI(t *testing.T) {
 		errs  []error
 		start = make(chan struct{})
 	)
-	for range n {
+	for i := range n {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			<-start
-			ok, err := db.Use(ctx, "raced", exp)
+			ok, err := nodes[i%2].Use(ctx, "raced", exp)
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {
@@ -107,8 +119,12 @@ func TestReplayRaceSameJTI(t *testing.T) {
 }
 
 func TestReplayExpiredRowsArePruned(t *testing.T) {
+	eachDialect(t, testReplayExpiredRowsArePruned)
+}
+
+func testReplayExpiredRowsArePruned(t *testing.T, open opener) {
 	ctx := context.Background()
-	db, _ := openTest(t)
+	db := open(t)
 	t0 := time.Unix(1_700_000_000, 0)
 	db.now = func() time.Time { return t0 }
 	if _, err := db.Use(ctx, "old", t0.Add(time.Minute)); err != nil {

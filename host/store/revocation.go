@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"time"
+
+	"github.com/airlock-dev/airlock/host/sqldb"
 )
 
 // RevocationKind names what a revocation withdraws.
@@ -37,8 +39,9 @@ type Revocation struct {
 	By      string    // DID of the operator who revoked
 }
 
-// Revoke records r durably. Revoking again is a no-op that keeps the first
-// record (its At and By).
+// Revoke records r durably (through the group commit) and then notifies
+// the other nodes. Revoking again is a no-op that keeps the first record
+// (its At and By).
 func (db *DB) Revoke(ctx context.Context, r Revocation) error {
 	if err := db.check(); err != nil {
 		return err
@@ -49,28 +52,56 @@ func (db *DB) Revoke(ctx context.Context, r Revocation) error {
 	if r.At.IsZero() {
 		r.At = db.now()
 	}
-	if _, err := db.sql.ExecContext(ctx, `
-		INSERT INTO revocations (realm, kind, subject, at, by) VALUES (?, ?, ?, ?, ?)
-		ON CONFLICT (realm, kind, subject) DO NOTHING`,
-		r.Realm, string(r.Kind), r.Subject, r.At.UnixMicro(), r.By); err != nil {
+	err := db.db.Batch(ctx, func(ctx context.Context, tx *sqldb.Tx) error {
+		_, err := tx.ExecContext(ctx, `
+			INSERT INTO revocations (realm, kind, subject, at, by) VALUES (?, ?, ?, ?, ?)
+			ON CONFLICT (realm, kind, subject) DO NOTHING`,
+			r.Realm, string(r.Kind), r.Subject, r.At.UnixMicro(), r.By)
+		return err
+	})
+	if err != nil {
 		return db.wrap("revoke", err)
 	}
+	// Every node reads revocations from the database on every check, so the
+	// revocation is already in force everywhere; the notification is for
+	// whoever watches them (RevocationChannel). Its failure changes nothing
+	// that was acknowledged, so it is not an error of Revoke.
+	_ = db.db.Notify(ctx, RevocationChannel, revocationPayload(r))
 	return nil
 }
 
-// Revoked reports whether subject of the given kind is revoked in realm.
+// RevocationChannel is the PostgreSQL notification channel on which Revoke
+// announces every revocation to the nodes sharing the database. The payload
+// is "KIND REALM SUBJECT", or empty (reload everything) when that would be
+// too long for a notification.
+const RevocationChannel = "airlock_revocations"
+
+// maxPayload keeps a notification under PostgreSQL's 8000-byte limit.
+const maxPayload = 7000
+
+func revocationPayload(r Revocation) string {
+	p := string(r.Kind) + " " + r.Realm + " " + r.Subject
+	if len(p) > maxPayload {
+		return ""
+	}
+	return p
+}
+
+// Revoked reports whether subject of the given kind is revoked in realm. It
+// asks the database every time (nothing is cached), so a revocation recorded
+// by any node sharing the database is enforced at the next check.
 func (db *DB) Revoked(ctx context.Context, realm string, kind RevocationKind, subject string) (bool, error) {
 	if err := db.check(); err != nil {
 		return false, err
 	}
-	var one int
+	var revoked bool
 	err := db.sql.QueryRowContext(ctx, `
 		SELECT EXISTS (SELECT 1 FROM revocations WHERE realm = ? AND kind = ? AND subject = ?)`,
-		realm, string(kind), subject).Scan(&one)
+		realm, string(kind), subject).Scan(&revoked)
 	if err != nil {
 		return false, db.wrap("revoked", err)
 	}
-	return one == 1, nil
+	return revoked, nil
 }
 
 // Revocations lists every revocation of every realm, oldest first.

@@ -8,8 +8,12 @@ import (
 )
 
 func TestRevocationPersistsAcrossRestart(t *testing.T) {
+	eachDialect(t, testRevocationPersistsAcrossRestart)
+}
+
+func testRevocationPersistsAcrossRestart(t *testing.T, open opener) {
 	ctx := context.Background()
-	db, path := openTest(t)
+	db := open(t)
 	at := time.Date(2026, 1, 2, 3, 4, 5, 6000, time.UTC)
 	r := Revocation{Realm: "default", Kind: KindGrant, Subject: "grant-jti", At: at, By: "did:key:zOp"}
 	if err := db.Revoke(ctx, r); err != nil {
@@ -17,11 +21,7 @@ func TestRevocationPersistsAcrossRestart(t *testing.T) {
 	}
 	db.Close()
 
-	db, err := Open(ctx, path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db = open(t)
 	for _, tc := range []struct {
 		name    string
 		realm   string
@@ -54,8 +54,12 @@ func TestRevocationPersistsAcrossRestart(t *testing.T) {
 }
 
 func TestRevokeIdempotent(t *testing.T) {
+	eachDialect(t, testRevokeIdempotent)
+}
+
+func testRevokeIdempotent(t *testing.T, open opener) {
 	ctx := context.Background()
-	db, _ := openTest(t)
+	db := open(t)
 	first := Revocation{Realm: "r", Kind: KindPublisher, Subject: "did:key:zP", At: time.Unix(100, 0).UTC(), By: "op1"}
 	again := first
 	again.At, again.By = time.Unix(200, 0).UTC(), "op2"

@@ -1,15 +1,31 @@
-// Package store is the host's embedded state: one SQLite database in WAL mode
-// that holds the replay cache, revocations and the plugin registry (and, through
-// [DB.SQL], the audit log of package audit).
+// Package store is the host's state: the replay cache, revocations, the
+// plugin registry, held intents and budgets, in one database — an embedded
+// SQLite file in WAL mode, or a PostgreSQL server shared by several nodes
+// (package sqldb) — that other packages (audit, vault, policy, monitor) keep
+// their own tables in too ([DB.SQLDB]).
 //
-// Every method is safe for concurrent use. A write returns only once it is
-// durable: the database runs with synchronous=FULL, so a committed
+// Every method is safe for concurrent use, also by several processes or
+// nodes sharing the database. A write returns only once it is durable
+// (SQLite synchronous=FULL; PostgreSQL synchronous_commit=on), so a committed
 // transaction survives a crash or a power cut (DESIGN §7: "after SIGKILL and
 // restart … replay store, revocations, plugins … are as acknowledged").
+// Replay records, revocations and call counts go through the group commit
+// ([sqldb.DB.Batch]): one fsync for many concurrent requests.
+//
+// # Several nodes
+//
+// On PostgreSQL every read-then-write is made safe against the other nodes:
+// single conditional upserts (replay, policy, budgets), or a row locked with
+// SELECT … FOR UPDATE (approvals, pending plugins), with the transaction run
+// again when the server aborts it to break a deadlock. Schema migrations
+// hold an advisory lock ([SchemaLock]), so nodes may start together.
+// Nothing here is cached: a revocation recorded by one node is enforced by
+// every node at its next check; it is also announced on
+// [RevocationChannel].
 //
 // # Security
 //
-// The database file is created with mode 0600 (SQLite gives its -wal and -shm
+// The SQLite file is created with mode 0600 (SQLite gives its -wal and -shm
 // files the same mode), because it holds plugin code and the replay cache an
 // attacker would like to reset. Every pooled connection gets the same PRAGMAs
 // through the DSN, so no connection ever runs without foreign keys, a busy
@@ -17,8 +33,8 @@
 // ever spliced into a statement.
 //
 // The replay check ([DB.Use]) is a single atomic upsert: of any number of
-// concurrent uses of one jti, on one host or several processes sharing the
-// file, exactly one is reported fresh.
+// concurrent uses of one jti, on one host or several nodes sharing the
+// database, exactly one is reported fresh.
 package store
 
 import (
@@ -28,6 +44,8 @@ import (
 	"fmt"
 	"sync/atomic"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/airlock-dev/airlock/host/sqldb"
 )
@@ -55,6 +73,7 @@ type DB struct {
 	sql     *sql.DB
 	closed  atomic.Bool
 	inserts atomic.Uint64
+	calls   atomic.Uint64    // AddCall count, for pruning call_counts
 	now     func() time.Time // replaced in tests
 }
 
@@ -134,4 +153,39 @@ func (db *DB) wrap(op string, err error) error {
 		return fmt.Errorf("store: %s: %w", op, ErrClosed)
 	}
 	return fmt.Errorf("store: %s: %w", op, err)
+}
+
+// maxRetries bounds how often a transaction PostgreSQL aborted to break a
+// deadlock or a serialization conflict is run again.
+const maxRetries = 5
+
+// retry runs fn again while it fails with a PostgreSQL deadlock (40P01) or
+// serialization failure (40001): the server rolled the work back, so running
+// it again is safe. Any other result is returned as is.
+func (db *DB) retry(ctx context.Context, fn func() error) error {
+	var err error
+	for i := 0; i < maxRetries; i++ {
+		if err = fn(); !Retryable(err) || ctx.Err() != nil {
+			return err
+		}
+	}
+	return err
+}
+
+// Retryable reports whether err is a PostgreSQL deadlock (40P01) or
+// serialization failure (40001), after which the whole transaction may be
+// run again.
+func Retryable(err error) bool {
+	var pg *pgconn.PgError
+	return errors.As(err, &pg) && (pg.Code == "40P01" || pg.Code == "40001")
+}
+
+// forUpdate is the row-lock clause of a SELECT inside a read-then-write
+// transaction: FOR UPDATE on PostgreSQL; nothing on SQLite, where every
+// read-write transaction holds the write lock from BEGIN.
+func (db *DB) forUpdate() string {
+	if db.db.Dialect() == sqldb.Postgres {
+		return " FOR UPDATE"
+	}
+	return ""
 }

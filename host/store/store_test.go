@@ -6,8 +6,12 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/airlock-dev/airlock/host/sqldb"
+	"github.com/airlock-dev/airlock/internal/pgtest"
 )
 
 func openTest(t *testing.T) (*DB, string) {
@@ -106,17 +110,18 @@ func TestOpenRefusesPathThatWouldDropPragmas(t *testing.T) {
 }
 
 func TestMigrationsIdempotentOnReopen(t *testing.T) {
+	eachDialect(t, testMigrationsIdempotentOnReopen)
+}
+
+func testMigrationsIdempotentOnReopen(t *testing.T, open opener) {
 	ctx := context.Background()
-	db, path := openTest(t)
+	db := open(t)
 	if err := db.Revoke(ctx, Revocation{Realm: "r", Kind: KindAgent, Subject: "did:key:zA"}); err != nil {
 		t.Fatal(err)
 	}
 	db.Close()
 	for range 2 {
-		db2, err := Open(ctx, path)
-		if err != nil {
-			t.Fatalf("reopen: %v", err)
-		}
+		db2 := open(t)
 		var v int
 		if err := db2.SQL().QueryRowContext(ctx, "SELECT version FROM schema_version").Scan(&v); err != nil {
 			t.Fatal(err)
@@ -136,15 +141,87 @@ func TestMigrationsIdempotentOnReopen(t *testing.T) {
 }
 
 func TestOpenRefusesNewerSchema(t *testing.T) {
+	t.Run("sqlite", func(t *testing.T) {
+		ctx := context.Background()
+		db, path := openTest(t)
+		if _, err := db.SQL().ExecContext(ctx, "UPDATE schema_version SET version = 999"); err != nil {
+			t.Fatal(err)
+		}
+		db.Close()
+		if db2, err := Open(ctx, path); err == nil {
+			db2.Close()
+			t.Fatal("Open of a database from a newer build succeeded")
+		}
+	})
+	t.Run("postgres", func(t *testing.T) {
+		ctx := context.Background()
+		dsn := pgtest.DSN(t)
+		sdb, err := sqldb.OpenPostgres(ctx, dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		db, err := OpenDB(ctx, sdb)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.SQL().ExecContext(ctx, "UPDATE schema_version SET version = 999"); err != nil {
+			t.Fatal(err)
+		}
+		db.Close()
+		sdb, err = sqldb.OpenPostgres(ctx, dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer sdb.Close()
+		if _, err := OpenDB(ctx, sdb); err == nil {
+			t.Fatal("OpenDB of a database from a newer build succeeded")
+		}
+	})
+}
+
+func TestMigrationListsAgree(t *testing.T) {
+	if len(migrations) != len(pgMigrations) {
+		t.Fatalf("%d SQLite migrations, %d PostgreSQL ones", len(migrations), len(pgMigrations))
+	}
+}
+
+// Nodes starting at the same moment on an empty PostgreSQL database all come
+// up, with the schema applied once.
+func TestMigrationsConcurrentOpen(t *testing.T) {
 	ctx := context.Background()
-	db, path := openTest(t)
-	if _, err := db.SQL().ExecContext(ctx, "UPDATE schema_version SET version = 999"); err != nil {
+	dsn := pgtest.DSN(t)
+	const n = 4
+	dbs := make([]*DB, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			sdb, err := sqldb.OpenPostgres(ctx, dsn)
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			if dbs[i], errs[i] = OpenDB(ctx, sdb); errs[i] != nil {
+				sdb.Close()
+			}
+		})
+	}
+	wg.Wait()
+	for i, db := range dbs {
+		if db != nil {
+			t.Cleanup(func() { db.Close() })
+		}
+		if errs[i] != nil {
+			t.Fatalf("node %d did not open: %v", i, errs[i])
+		}
+	}
+	var v, rows int
+	if err := dbs[0].SQL().QueryRowContext(ctx,
+		"SELECT max(version), count(*) FROM schema_version").Scan(&v, &rows); err != nil {
 		t.Fatal(err)
 	}
-	db.Close()
-	if db2, err := Open(ctx, path); err == nil {
-		db2.Close()
-		t.Fatal("Open of a database from a newer build succeeded")
+	if v != len(pgMigrations) || rows != 1 {
+		t.Fatalf("schema_version: version %d in %d rows, want %d in 1", v, rows, len(pgMigrations))
 	}
 }
 

@@ -1,6 +1,6 @@
 // Package vault is the host's credential vault (DESIGN §2 manifest
 // "secrets", §3, §7, §9): operator-written secrets stored encrypted in the
-// host's SQLite database, read back only by the host to inject them into
+// host's database (SQLite, or PostgreSQL shared by several nodes), read back only by the host to inject them into
 // outgoing HTTP requests for bound hosts, and a [Scanner] that finds their
 // values, also encoded, in bytes that leave the host.
 //
@@ -36,6 +36,17 @@
 // the commit happened and removes a stale master.key.new if it did not. A
 // vault opened with [OpenDataDir] also picks up a rotation made by another
 // process while it runs.
+//
+// # Several nodes
+//
+// On a PostgreSQL store every node must hold the same master key: the same
+// AIRLOCK_MASTER_KEY or AIRLOCK_MASTER_KEY_FILE, or a copy of the first
+// node's DATA/master.key made before the others start. A node with another
+// key refuses to open a vault that holds secrets (ErrCrypto). Writes and
+// rotations on every node serialise on one advisory lock (standing for
+// SQLite's write lock). After a rotation on one node (`airlock vault rotate
+// --data DIR --store URL`), the others fail closed with ErrCrypto until they
+// are given the new key file, which they then pick up without a restart.
 //
 // # Security
 //

@@ -24,7 +24,7 @@ func Example() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	v, err := vault.Open(ctx, db.SQL(), master)
+	v, err := vault.Open(ctx, db.SQLDB(), master)
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -2,23 +2,23 @@ package vault
 
 import (
 	"context"
-	"database/sql"
 	"path/filepath"
 	"testing"
 
+	"github.com/airlock-dev/airlock/host/sqldb"
 	"github.com/airlock-dev/airlock/host/store"
 )
 
 // openDB opens a host database in dir as the host does (store.Open: WAL,
-// synchronous=FULL) and returns its pool.
-func openDB(t *testing.T, dir string) *sql.DB {
+// synchronous=FULL).
+func openDB(t *testing.T, dir string) *sqldb.DB {
 	t.Helper()
 	db, err := store.Open(context.Background(), filepath.Join(dir, databaseFile))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	return db.SQL()
+	return db.SQLDB()
 }
 
 // noEnvKey clears the master key environment for the test.
@@ -38,7 +38,7 @@ func mustKey(t *testing.T) MasterKey {
 }
 
 // newVault opens a vault under a fresh master key in a fresh database.
-func newVault(t *testing.T) (*Vault, *sql.DB, MasterKey) {
+func newVault(t *testing.T) (*Vault, *sqldb.DB, MasterKey) {
 	t.Helper()
 	db := openDB(t, t.TempDir())
 	k := mustKey(t)

@@ -9,12 +9,11 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 
-	_ "modernc.org/sqlite" // the "sqlite" driver, to resolve a pending rotation
+	"github.com/airlock-dev/airlock/host/sqldb"
 )
 
 // Where the master key comes from (see LoadMasterKey).
@@ -54,7 +53,7 @@ func LoadMasterKey(dataDir string) (MasterKey, error) {
 
 // loadMasterKey is LoadMasterKey reading vault_master through db, or through
 // DATA/airlock.db when db is nil.
-func loadMasterKey(ctx context.Context, db *sql.DB, dataDir string) (MasterKey, error) {
+func loadMasterKey(ctx context.Context, db *sqldb.DB, dataDir string) (MasterKey, error) {
 	if s := strings.TrimSpace(os.Getenv(EnvMasterKey)); s != "" {
 		b, err := base64.StdEncoding.DecodeString(s)
 		if err != nil {
@@ -89,8 +88,8 @@ func loadMasterKey(ctx context.Context, db *sql.DB, dataDir string) (MasterKey, 
 		if _, err := os.Stat(dbPath); errors.Is(err, fs.ErrNotExist) {
 			return cur, nil // no database, no rows: the current key is as good as any
 		}
-		if db, err = openDatabase(dbPath); err != nil {
-			return MasterKey{}, err
+		if db, err = sqldb.OpenSQLite(ctx, dbPath); err != nil {
+			return MasterKey{}, fmt.Errorf("vault: %w", err)
 		}
 		defer db.Close()
 	}
@@ -112,10 +111,14 @@ func keyFilePath(dataDir string) (path string, mayCreate bool) {
 // path; if it names cur the rotation never committed, and the new key is
 // removed. It returns the key the rows are under (cur when neither matches,
 // so that Open reports the mismatch).
-func resolvePending(ctx context.Context, db *sql.DB, path string, cur MasterKey) (MasterKey, error) {
+func resolvePending(ctx context.Context, db *sqldb.DB, path string, cur MasterKey) (MasterKey, error) {
+	q := `SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'vault_master'`
+	if db.Dialect() == sqldb.Postgres {
+		q = `SELECT count(*) FROM information_schema.tables
+			WHERE table_schema = current_schema() AND table_name = 'vault_master'`
+	}
 	var tables int
-	if err := db.QueryRowContext(ctx,
-		`SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'vault_master'`).Scan(&tables); err != nil {
+	if err := db.SQL().QueryRowContext(ctx, q).Scan(&tables); err != nil {
 		return MasterKey{}, fmt.Errorf("vault: resolve rotation: %w", err)
 	}
 	if tables == 0 {
@@ -166,33 +169,29 @@ func settlePending(path string, cur MasterKey, meta string) (MasterKey, error) {
 	}
 }
 
-// lockedTx begins a transaction that holds the database's write lock from
-// its first statement, whatever the DSN's _txlock.
-func lockedTx(ctx context.Context, db *sql.DB) (*sql.Tx, error) {
-	tx, err := db.BeginTx(ctx, nil)
+// vaultLock is the PostgreSQL advisory lock that stands for SQLite's write
+// lock in lockedTx: every vault write and rotation, on every node, holds it.
+const vaultLock int64 = 0x6169726c6f636b02 // "airlock\x02"
+
+// lockedTx begins a transaction that holds the database's write lock (on
+// PostgreSQL: vaultLock, then the vault_master row) from its first
+// statement, whatever the DSN's _txlock.
+func lockedTx(ctx context.Context, db *sqldb.DB) (*sql.Tx, error) {
+	tx, err := db.SQL().BeginTx(ctx, nil)
 	if err != nil {
 		return nil, err
+	}
+	if db.Dialect() == sqldb.Postgres {
+		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(?)`, vaultLock); err != nil {
+			tx.Rollback()
+			return nil, err
+		}
 	}
 	if _, err := tx.ExecContext(ctx, `UPDATE vault_master SET key_id = key_id WHERE id = 1`); err != nil {
 		tx.Rollback()
 		return nil, err
 	}
 	return tx, nil
-}
-
-// openDatabase opens the host database for a short look at vault_master.
-func openDatabase(path string) (*sql.DB, error) {
-	abs, err := filepath.Abs(path)
-	if err != nil {
-		return nil, fmt.Errorf("vault: %w", err)
-	}
-	u := url.URL{Scheme: "file", Path: abs,
-		RawQuery: "_pragma=busy_timeout(5000)&_pragma=synchronous(FULL)&_txlock=immediate"}
-	db, err := sql.Open("sqlite", u.String())
-	if err != nil {
-		return nil, fmt.Errorf("vault: open %s: %w", path, err)
-	}
-	return db, nil
 }
 
 // readKeyFile reads a master key file: standard base64 of 32 bytes, with

@@ -202,7 +202,7 @@ func TestRotateDataDir(t *testing.T) {
 	if _, err := Open(ctx, db, old); !errors.Is(err, ErrCrypto) {
 		t.Fatalf("old key after rotation: %v, want ErrCrypto", err)
 	}
-	if _, err := (&Vault{db: db, master: old}).Get(ctx, "default", "GITHUB_TOKEN"); !errors.Is(err, ErrCrypto) {
+	if _, err := (&Vault{db: db.SQL(), sdb: db, master: old}).Get(ctx, "default", "GITHUB_TOKEN"); !errors.Is(err, ErrCrypto) {
 		t.Fatalf("old key decrypts after rotation: %v", err)
 	}
 
@@ -216,7 +216,7 @@ func TestRotateDataDir(t *testing.T) {
 	checkAll(t, fresh, want)
 
 	// A vault opened with a bare key cannot follow, and fails closed.
-	if err := (&Vault{db: db, master: old}).Put(ctx, "default", "STALE", []byte("stale-writer")); !errors.Is(err, ErrCrypto) {
+	if err := (&Vault{db: db.SQL(), sdb: db, master: old}).Put(ctx, "default", "STALE", []byte("stale-writer")); !errors.Is(err, ErrCrypto) {
 		t.Fatalf("write under the retired key = %v, want ErrCrypto", err)
 	}
 }
@@ -359,7 +359,7 @@ func TestRotateDataDirRefusesForeignRows(t *testing.T) {
 	}
 	putAll(t, v)
 	before, _ := LoadMasterKey(dir)
-	if _, err := db.ExecContext(ctx, `UPDATE vault_secrets SET key_id = 'ffffffffffffffff' WHERE realm = 'other'`); err != nil {
+	if _, err := db.SQL().ExecContext(ctx, `UPDATE vault_secrets SET key_id = 'ffffffffffffffff' WHERE realm = 'other'`); err != nil {
 		t.Fatal(err)
 	}
 	if err := RotateDataDir(ctx, db, dir); !errors.Is(err, ErrCrypto) {

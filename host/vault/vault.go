@@ -10,6 +10,9 @@ import (
 	"regexp"
 	"sync"
 	"time"
+
+	"github.com/airlock-dev/airlock/host/sqldb"
+	"github.com/airlock-dev/airlock/host/store"
 )
 
 // Value sizes Put accepts.
@@ -45,10 +48,30 @@ CREATE TABLE IF NOT EXISTS vault_master (
 	key_id TEXT NOT NULL -- the master key id every vault_secrets row is under
 );`
 
+// pgSchema is schema in PostgreSQL's dialect.
+const pgSchema = `
+CREATE TABLE IF NOT EXISTS vault_secrets (
+	realm      TEXT NOT NULL,
+	name       TEXT NOT NULL,
+	key_id     TEXT NOT NULL,
+	salt       BYTEA NOT NULL,
+	nonce      BYTEA NOT NULL,
+	ciphertext BYTEA NOT NULL,
+	updated_at BIGINT NOT NULL,
+	PRIMARY KEY (realm, name)
+);
+CREATE TABLE IF NOT EXISTS vault_master (
+	id     INTEGER PRIMARY KEY CHECK (id = 1),
+	key_id TEXT NOT NULL
+);`
+
 // Vault stores secrets encrypted in the host database. It is safe for
-// concurrent use, also by several processes sharing the database file.
+// concurrent use, also by several processes sharing the database file or
+// several nodes sharing a PostgreSQL database (which must all hold the same
+// master key).
 type Vault struct {
-	db *sql.DB
+	db  *sql.DB
+	sdb *sqldb.DB
 
 	mu     sync.RWMutex
 	master MasterKey
@@ -65,8 +88,8 @@ type Info struct {
 
 // Open creates the vault's tables in db if needed and checks that master is
 // the key the stored rows are under (ErrCrypto otherwise; an empty vault
-// adopts master). db is the host's SQLite database (see package store).
-func Open(ctx context.Context, db *sql.DB, master MasterKey) (*Vault, error) {
+// adopts master). db is the host's database (see package store).
+func Open(ctx context.Context, db *sqldb.DB, master MasterKey) (*Vault, error) {
 	if db == nil {
 		return nil, fmt.Errorf("vault: %w: nil database", ErrInvalid)
 	}
@@ -76,14 +99,19 @@ func Open(ctx context.Context, db *sql.DB, master MasterKey) (*Vault, error) {
 	if err := initSchema(ctx, db, master); err != nil {
 		return nil, err
 	}
-	return &Vault{db: db, master: master}, nil
+	return &Vault{db: db.SQL(), sdb: db, master: master}, nil
 }
 
 // OpenDataDir loads the master key as LoadMasterKey does (resolving a
 // rotation left half-done through db) and opens the vault. The vault then
 // follows a rotation that `airlock vault rotate` makes while it runs: when
 // it meets rows under a new key id it reloads the key from dataDir.
-func OpenDataDir(ctx context.Context, db *sql.DB, dataDir string) (*Vault, error) {
+//
+// With a PostgreSQL store every node must load the same master key: set the
+// same AIRLOCK_MASTER_KEY (or AIRLOCK_MASTER_KEY_FILE) on each, or copy
+// DATA/master.key to each before its first start; a node with another key
+// refuses to start (ErrCrypto) once the vault holds a secret.
+func OpenDataDir(ctx context.Context, db *sqldb.DB, dataDir string) (*Vault, error) {
 	if db == nil {
 		return nil, fmt.Errorf("vault: %w: nil database", ErrInvalid)
 	}
@@ -102,8 +130,31 @@ func OpenDataDir(ctx context.Context, db *sql.DB, dataDir string) (*Vault, error
 	return v, nil
 }
 
-func createSchema(ctx context.Context, db *sql.DB) error {
-	if _, err := db.ExecContext(ctx, schema); err != nil {
+// createSchema creates the vault's tables in the dialect of db; on
+// PostgreSQL under store.SchemaLock, so that nodes starting together do not
+// race on it.
+func createSchema(ctx context.Context, db *sqldb.DB) error {
+	ddl := schema
+	if db.Dialect() == sqldb.Postgres {
+		ddl = pgSchema
+	}
+	err := func() error {
+		tx, err := db.SQL().BeginTx(ctx, nil)
+		if err != nil {
+			return err
+		}
+		defer tx.Rollback()
+		if db.Dialect() == sqldb.Postgres {
+			if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(?)`, store.SchemaLock); err != nil {
+				return err
+			}
+		}
+		if _, err := tx.ExecContext(ctx, ddl); err != nil {
+			return err
+		}
+		return tx.Commit()
+	}()
+	if err != nil {
 		return fmt.Errorf("vault: create tables: %w", err)
 	}
 	return nil
@@ -111,7 +162,7 @@ func createSchema(ctx context.Context, db *sql.DB) error {
 
 // initSchema creates the tables and records or checks the vault's master key
 // id, in one transaction.
-func initSchema(ctx context.Context, db *sql.DB, master MasterKey) error {
+func initSchema(ctx context.Context, db *sqldb.DB, master MasterKey) error {
 	if err := createSchema(ctx, db); err != nil {
 		return err
 	}
@@ -128,8 +179,8 @@ func initSchema(ctx context.Context, db *sql.DB, master MasterKey) error {
 	switch {
 	case errors.Is(err, sql.ErrNoRows) || (err == nil && meta != master.ID() && rows == 0):
 		// A new or empty vault takes the key it is opened with.
-		if _, err := tx.ExecContext(ctx,
-			`INSERT OR REPLACE INTO vault_master (id, key_id) VALUES (1, ?)`, master.ID()); err != nil {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO vault_master (id, key_id) VALUES (1, ?)
+			ON CONFLICT (id) DO UPDATE SET key_id = excluded.key_id`, master.ID()); err != nil {
 			return fmt.Errorf("vault: open: %w", err)
 		}
 	case err != nil:
@@ -237,7 +288,7 @@ func (v *Vault) Put(ctx context.Context, realm, name string, value []byte) error
 }
 
 func (v *Vault) put(ctx context.Context, realm, name string, s sealed) (done bool, err error) {
-	tx, err := lockedTx(ctx, v.db)
+	tx, err := lockedTx(ctx, v.sdb)
 	if err != nil {
 		return false, fmt.Errorf("vault: put: %w", err)
 	}
@@ -400,7 +451,7 @@ func (v *Vault) Rotate(ctx context.Context, newMaster MasterKey) error {
 	if newMaster.ID() == v.master.ID() {
 		return fmt.Errorf("vault: %w: the new master key is the current one", ErrInvalid)
 	}
-	tx, err := lockedTx(ctx, v.db)
+	tx, err := lockedTx(ctx, v.sdb)
 	if err != nil {
 		return fmt.Errorf("vault: rotate: %w", err)
 	}
@@ -475,7 +526,11 @@ func rotateRows(ctx context.Context, tx *sql.Tx, cur, next MasterKey) error {
 // AIRLOCK_MASTER_KEY it refuses (ErrInvalid): that key lives outside the
 // data dir, so rotate it with [Vault.Rotate] and update the environment.
 // With AIRLOCK_MASTER_KEY_FILE the file it names is rotated in place.
-func RotateDataDir(ctx context.Context, db *sql.DB, dataDir string) error {
+//
+// With a PostgreSQL store shared by several nodes, rotate on one node, then
+// give every other node the new key (copy master.key, or update the shared
+// key file): until then they refuse to open secrets (ErrCrypto).
+func RotateDataDir(ctx context.Context, db *sqldb.DB, dataDir string) error {
 	if os.Getenv(EnvMasterKey) != "" {
 		return fmt.Errorf("vault: %w: the master key comes from %s; rotate it where it is kept", ErrInvalid, EnvMasterKey)
 	}

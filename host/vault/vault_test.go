@@ -159,7 +159,7 @@ func TestValueNeverInDatabaseFile(t *testing.T) {
 			}
 		}
 	}
-	if _, err := db.ExecContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`); err != nil {
+	if _, err := db.SQL().ExecContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`); err != nil {
 		t.Fatal(err)
 	}
 	b, _ := os.ReadFile(filepath.Join(dir, databaseFile))
@@ -203,7 +203,7 @@ func TestTamperedRowsFailToDecrypt(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			if _, err := db.ExecContext(ctx, tt.tamper); err != nil {
+			if _, err := db.SQL().ExecContext(ctx, tt.tamper); err != nil {
 				t.Fatal(err)
 			}
 			s, err := v.Get(ctx, tt.get[0], tt.get[1])
@@ -230,7 +230,7 @@ func TestWrongMasterKey(t *testing.T) {
 		t.Fatalf("Open with another master key = %v, want ErrCrypto", err)
 	}
 	// Even a vault that skipped Open's check cannot decrypt.
-	wrong := &Vault{db: db, master: mustKey(t)}
+	wrong := &Vault{db: db.SQL(), sdb: db, master: mustKey(t)}
 	if _, err := wrong.Get(ctx, "default", "TOKEN"); !errors.Is(err, ErrCrypto) {
 		t.Fatalf("Get with another master key = %v, want ErrCrypto", err)
 	}
@@ -239,10 +239,10 @@ func TestWrongMasterKey(t *testing.T) {
 	}
 	// Forge the key id too: the derived key is still wrong.
 	wrongKey := mustKey(t)
-	if _, err := db.ExecContext(ctx, `UPDATE vault_secrets SET key_id = ?`, wrongKey.ID()); err != nil {
+	if _, err := db.SQL().ExecContext(ctx, `UPDATE vault_secrets SET key_id = ?`, wrongKey.ID()); err != nil {
 		t.Fatal(err)
 	}
-	wrong = &Vault{db: db, master: wrongKey}
+	wrong = &Vault{db: db.SQL(), sdb: db, master: wrongKey}
 	if _, err := wrong.Get(ctx, "default", "TOKEN"); !errors.Is(err, ErrCrypto) {
 		t.Fatalf("Get with a forged key id = %v, want ErrCrypto", err)
 	}
@@ -293,13 +293,13 @@ func TestRotateKeepsEverySecret(t *testing.T) {
 		}
 	}
 	var stale int
-	if err := db.QueryRowContext(ctx, `SELECT count(*) FROM vault_secrets WHERE key_id <> ?`, next.ID()).Scan(&stale); err != nil || stale != 0 {
+	if err := db.SQL().QueryRowContext(ctx, `SELECT count(*) FROM vault_secrets WHERE key_id <> ?`, next.ID()).Scan(&stale); err != nil || stale != 0 {
 		t.Fatalf("%d rows not under the new key (%v)", stale, err)
 	}
 	if _, err := Open(ctx, db, old); !errors.Is(err, ErrCrypto) {
 		t.Fatalf("old key opens the vault after rotation: %v", err)
 	}
-	if _, err := (&Vault{db: db, master: old}).Get(ctx, "default", "A"); !errors.Is(err, ErrCrypto) {
+	if _, err := (&Vault{db: db.SQL(), sdb: db, master: old}).Get(ctx, "default", "A"); !errors.Is(err, ErrCrypto) {
 		t.Fatalf("old key decrypts after rotation: %v", err)
 	}
 	if _, err := Open(ctx, db, next); err != nil {
@@ -319,15 +319,15 @@ func TestRotateRefusesForeignRows(t *testing.T) {
 		}
 	}
 	var before []byte
-	db.QueryRowContext(ctx, `SELECT ciphertext FROM vault_secrets WHERE name = 'A'`).Scan(&before)
-	if _, err := db.ExecContext(ctx, `UPDATE vault_secrets SET key_id = 'ffffffffffffffff' WHERE name = 'B'`); err != nil {
+	db.SQL().QueryRowContext(ctx, `SELECT ciphertext FROM vault_secrets WHERE name = 'A'`).Scan(&before)
+	if _, err := db.SQL().ExecContext(ctx, `UPDATE vault_secrets SET key_id = 'ffffffffffffffff' WHERE name = 'B'`); err != nil {
 		t.Fatal(err)
 	}
 	if err := v.Rotate(ctx, mustKey(t)); !errors.Is(err, ErrCrypto) {
 		t.Fatalf("Rotate = %v, want ErrCrypto", err)
 	}
 	var after []byte
-	db.QueryRowContext(ctx, `SELECT ciphertext FROM vault_secrets WHERE name = 'A'`).Scan(&after)
+	db.SQL().QueryRowContext(ctx, `SELECT ciphertext FROM vault_secrets WHERE name = 'A'`).Scan(&after)
 	if !bytes.Equal(before, after) {
 		t.Fatal("a failed rotation changed a row")
 	}

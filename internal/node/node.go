@@ -10,6 +10,16 @@
 // Ed25519 (checkpoints are Ed25519 signed notes). Agent memory is encrypted
 // under a key derived (HKDF) from the host key, not from the vault master
 // key, so that rotating the vault never makes memory unreadable.
+//
+// # Several nodes
+//
+// With store: postgres://… several nodes share the state and act as one
+// host. Each has its own data directory, but all must hold the same
+// DATA/host.key (one host DID, one checkpoint key) and the same vault
+// master key (AIRLOCK_MASTER_KEY, AIRLOCK_MASTER_KEY_FILE or a copy of
+// DATA/master.key): copy them from the first node before starting the
+// others. Calls-per-minute budgets are then counted in the database. Agent
+// memory stays in each node's DATA/memory (not shared).
 package node
 
 import (
@@ -38,6 +48,7 @@ import (
 	"github.com/airlock-dev/airlock/host/policy"
 	"github.com/airlock-dev/airlock/host/registry"
 	"github.com/airlock-dev/airlock/host/runtime"
+	"github.com/airlock-dev/airlock/host/sqldb"
 	"github.com/airlock-dev/airlock/host/store"
 	"github.com/airlock-dev/airlock/host/vault"
 	"github.com/airlock-dev/airlock/server"
@@ -94,10 +105,15 @@ func Open(ctx context.Context, cfg *config.Config, opt Options) (_ *Node, err er
 	if !ok {
 		return nil, errors.New("host key must be Ed25519 (checkpoints are Ed25519 signed notes)")
 	}
-	if n.DB, err = store.Open(ctx, filepath.Join(cfg.Data, "airlock.db")); err != nil {
+	sdb, err := sqldb.Open(ctx, cfg.Store, cfg.Data)
+	if err != nil {
 		return nil, err
 	}
-	if n.Audit, err = audit.Open(ctx, n.DB.SQL(), AuditOrigin(n.Key.DID()), priv, audit.WithLogger(logger)); err != nil {
+	if n.DB, err = store.OpenDB(ctx, sdb); err != nil {
+		sdb.Close()
+		return nil, err
+	}
+	if n.Audit, err = audit.Open(ctx, n.DB.SQLDB(), AuditOrigin(n.Key.DID()), priv, audit.WithLogger(logger)); err != nil {
 		return nil, err
 	}
 	cacheDir := opt.CacheDir
@@ -116,7 +132,7 @@ func Open(ctx context.Context, cfg *config.Config, opt Options) (_ *Node, err er
 	if n.Registry, err = registry.Open(ctx, n.DB, n.Engine, cfg.Limits.BundleBytes); err != nil {
 		return nil, err
 	}
-	if n.Vault, err = vault.OpenDataDir(ctx, n.DB.SQL(), cfg.Data); err != nil {
+	if n.Vault, err = vault.OpenDataDir(ctx, n.DB.SQLDB(), cfg.Data); err != nil {
 		return nil, err
 	}
 	embedFn, _, err := embed.Parse(cfg.Embedder, &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{Proxy: nil}},
@@ -145,17 +161,23 @@ func Open(ctx context.Context, cfg *config.Config, opt Options) (_ *Node, err er
 	if err != nil {
 		return nil, err
 	}
-	policies, err := policy.OpenStore(ctx, n.DB.SQL())
+	policies, err := policy.OpenStore(ctx, n.DB.SQLDB())
 	if err != nil {
 		return nil, err
 	}
-	quarantine, err := monitor.OpenQuarantineStore(ctx, n.DB.SQL())
+	quarantine, err := monitor.OpenQuarantineStore(ctx, n.DB.SQLDB())
 	if err != nil {
 		return nil, err
 	}
 	gov := &intent.Governance{
 		Policies: policies, Monitor: monitor.New(time.Now), Quarantine: quarantine,
 		Webhook: &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{Proxy: nil}},
+	}
+	calls := &budget.Calls{}
+	if sdb.Dialect() == sqldb.Postgres {
+		// Several nodes serve as one host: the calls-per-minute budget is
+		// counted in the shared database, not per node.
+		calls.Shared = n.DB
 	}
 	var appender audit.Appender = n.Audit
 	if opt.WrapAudit != nil {
@@ -173,7 +195,7 @@ func Open(ctx context.Context, cfg *config.Config, opt Options) (_ *Node, err er
 		Vault:       n.Vault,
 		Memory:      n.Memory,
 		Approvals:   n.DB,
-		Calls:       &budget.Calls{},
+		Calls:       calls,
 		Usage:       n.DB,
 		DataDir:     cfg.Data,
 		Mail:        mail.Config{Relay: cfg.Mail.Relay, From: cfg.Mail.From},
