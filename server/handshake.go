@@ -1,11 +1,15 @@
 package server
 
 import (
+	"context"
+	"crypto/hkdf"
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/binary"
 	"errors"
 	"net/http"
-	"sync"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -17,50 +21,84 @@ import (
 // Handshake limits.
 const (
 	handshakeTTL       = 60 * time.Second
-	maxOpenHandshakes  = 10000
 	handshakeNonceSize = 32
+	challengeRandSize  = 16
+	challengeSize      = challengeRandSize + 8 + sha256.Size
 )
 
-// handshakes remembers the challenges the host handed out, each usable once.
+// handshakes issues and checks the host's challenges. A challenge carries
+// its own expiry and an HMAC under a key derived from the host key, so any
+// node with that key can check it and no node keeps state for an open
+// handshake; it is usable once through the replay store, which all nodes
+// share.
 type handshakes struct {
-	mu   sync.Mutex
-	open map[string]openChallenge // challenge → caller
+	key    []byte
+	replay interface {
+		Use(ctx context.Context, jti string, exp time.Time) (bool, error)
+	}
 }
 
-type openChallenge struct {
-	did string
-	exp time.Time
-}
-
-func newHandshakes() *handshakes { return &handshakes{open: map[string]openChallenge{}} }
-
-func (h *handshakes) add(challenge, did string, now time.Time) bool {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if len(h.open) >= maxOpenHandshakes {
-		for k, v := range h.open {
-			if now.After(v.exp) {
-				delete(h.open, k)
-			}
-		}
-		if len(h.open) >= maxOpenHandshakes {
-			return false
+// newHandshakes derives the challenge key from an Ed25519 host key; with
+// any other key it draws a random one, and challenges then work only on the
+// node that issued them.
+func newHandshakes(d Deps) *handshakes {
+	h := &handshakes{}
+	if d.Proofs != nil {
+		h.replay = d.Proofs.Replay
+	}
+	if priv, ok := d.HostKey.Ed25519(); ok {
+		if key, err := hkdf.Key(sha256.New, priv.Seed(), nil, "airlock/handshake/v1", 32); err == nil {
+			h.key = key
+			return h
 		}
 	}
-	h.open[challenge] = openChallenge{did: did, exp: now.Add(handshakeTTL)}
-	return true
+	h.key = make([]byte, 32)
+	if _, err := rand.Read(h.key); err != nil {
+		panic(err) // crypto/rand never fails on Linux
+	}
+	return h
 }
 
-// take consumes challenge if it was issued to did and has not expired.
-func (h *handshakes) take(challenge, did string, now time.Time) bool {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	oc, ok := h.open[challenge]
-	if !ok {
-		return false
+func (h *handshakes) mac(did string, body []byte) []byte {
+	m := hmac.New(sha256.New, h.key)
+	m.Write([]byte(did))
+	m.Write([]byte{0})
+	m.Write(body)
+	return m.Sum(nil)
+}
+
+// issue returns a new challenge for did and its expiry.
+func (h *handshakes) issue(did string, now time.Time) (string, time.Time, error) {
+	exp := now.Add(handshakeTTL)
+	b := make([]byte, challengeRandSize+8, challengeSize)
+	if _, err := rand.Read(b[:challengeRandSize]); err != nil {
+		return "", exp, err
 	}
-	delete(h.open, challenge)
-	return oc.did == did && !now.After(oc.exp)
+	binary.BigEndian.PutUint64(b[challengeRandSize:], uint64(exp.Unix()))
+	b = append(b, h.mac(did, b)...)
+	return base64.RawURLEncoding.EncodeToString(b), exp, nil
+}
+
+// take consumes challenge if this host (or a node sharing its key) issued it
+// to did, it has not expired, and it was not used before. An error means
+// the replay store could not answer.
+func (h *handshakes) take(ctx context.Context, challenge, did string, now time.Time) (bool, error) {
+	b, err := base64.RawURLEncoding.DecodeString(challenge)
+	if err != nil || len(b) != challengeSize {
+		return false, nil
+	}
+	body := b[:challengeRandSize+8]
+	if !hmac.Equal(b[len(body):], h.mac(did, body)) {
+		return false, nil
+	}
+	exp := time.Unix(int64(binary.BigEndian.Uint64(b[challengeRandSize:])), 0)
+	if now.After(exp) {
+		return false, nil
+	}
+	if h.replay == nil {
+		return false, errors.New("no replay store")
+	}
+	return h.replay.Use(ctx, "handshake:"+challenge, exp)
 }
 
 // handshakeRequest is either step of the mutual challenge-response (§9).
@@ -106,16 +144,12 @@ func (s *Server) postHandshake(c echo.Context) error {
 		if !decodeNonce(req.Nonce) {
 			return errors.Join(errBadRequest, errors.New("nonce must be 32 bytes, base64url"))
 		}
-		buf := make([]byte, handshakeNonceSize)
-		if _, err := rand.Read(buf); err != nil {
-			return intent.ErrUnavailable
-		}
-		challenge := base64.RawURLEncoding.EncodeToString(buf)
-		if !s.handshake.add(challenge, req.DID, now) {
+		challenge, exp, err := s.handshake.issue(req.DID, now)
+		if err != nil {
 			return intent.ErrUnavailable
 		}
 		sig, err := s.d.HostKey.SignJSON(identity.TypHandshake, handshakeAnswer{
-			Nonce: req.Nonce, DID: req.DID, Challenge: challenge, Exp: now.Add(handshakeTTL).Unix(),
+			Nonce: req.Nonce, DID: req.DID, Challenge: challenge, Exp: exp.Unix(),
 		})
 		if err != nil {
 			return err
@@ -136,7 +170,11 @@ func (s *Server) postHandshake(c echo.Context) error {
 		if resp.Aud != s.d.HostKey.DID() || resp.Challenge != req.Challenge {
 			return errors.Join(errUnauthenticated, errors.New("response does not answer this host's challenge"))
 		}
-		if !s.handshake.take(req.Challenge, req.DID, now) {
+		fresh, err := s.handshake.take(c.Request().Context(), req.Challenge, req.DID, now)
+		if err != nil {
+			return errors.Join(intent.ErrUnavailable, err)
+		}
+		if !fresh {
 			return errors.Join(errUnauthenticated, errors.New("unknown, used or expired challenge"))
 		}
 		c.Set(keyRequester, req.DID)

@@ -241,6 +241,14 @@ func testHandshake(t *testing.T, h *apiHost) {
 		{"response for another host (wrong aud)", func(t *testing.T) rawResponse {
 			return finish(t, agent.DID(), start(t, agent.DID()), agent, attacker.DID())
 		}},
+		{"challenge with its expiry moved", func(t *testing.T) rawResponse {
+			b, err := base64.RawURLEncoding.DecodeString(start(t, agent.DID()))
+			if err != nil || len(b) < 24 {
+				t.Fatalf("challenge %x: %v", b, err)
+			}
+			b[23]++ // the expiry's last byte: one second later
+			return finish(t, agent.DID(), base64.RawURLEncoding.EncodeToString(b), agent, h.DID())
+		}},
 		{"challenge the host never issued", func(t *testing.T) rawResponse {
 			return finish(t, agent.DID(), base64.RawURLEncoding.EncodeToString(make([]byte, 32)), agent, h.DID())
 		}},

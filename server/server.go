@@ -83,7 +83,7 @@ func New(d Deps) *Server {
 	}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
-	s := &Server{d: d, echo: e, metrics: newMetrics(), handshake: newHandshakes()}
+	s := &Server{d: d, echo: e, metrics: newMetrics(), handshake: newHandshakes(d)}
 	e.HTTPErrorHandler = s.errorHandler
 	e.Use(s.receipts)
 	s.register()

@@ -367,7 +367,7 @@ func (s *Service) run(ctx context.Context, c *call, toolID string, input json.Ra
 	if pol.Denied(toolID) {
 		return deny(fmt.Errorf("%w: the realm's policy denies tool %s", ErrForbidden, toolID))
 	}
-	if err := s.calls().Allow(realm, c.agent, c.budget.CallsPerMinute, s.now()); err != nil {
+	if err := s.calls().AllowContext(ctx, realm, c.agent, c.budget.CallsPerMinute, s.now()); err != nil {
 		return deny(err)
 	}
 	tool, err := s.Registry.Tool(realm, toolID)

@@ -124,7 +124,7 @@ func (s *Service) ServeMemory(ctx context.Context, op MemoryOp, proof *identity.
 	if s.Memory == nil {
 		return deny(fmt.Errorf("%w: agent memory is not available on this host", ErrUnavailable))
 	}
-	if err := s.calls().Allow(g.Claims.Realm, proof.Iss, g.Claims.Budget.CallsPerMinute, s.now()); err != nil {
+	if err := s.calls().AllowContext(ctx, g.Claims.Realm, proof.Iss, g.Claims.Budget.CallsPerMinute, s.now()); err != nil {
 		return deny(err)
 	}
 	var resp any
