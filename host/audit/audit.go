@@ -141,6 +141,9 @@ type Log struct {
 	// durable is the number of entries known to be committed. Atomic, so
 	// Size never waits behind a batch function's round trips.
 	durable atomic.Int64
+
+	tilesMu sync.Mutex
+	tiles   [][]byte // hash of each complete 256-entry tile seen so far (nil = not computed)
 }
 
 // head is the state of the log after its first size entries.

@@ -40,10 +40,9 @@ func (l *Log) LeafHash(ctx context.Context, index int64) ([]byte, error) {
 // tree of the first size entries: the sibling hashes from the leaf up to the
 // root of that tree. It needs 0 <= index < size <= Size().
 //
-// The interior nodes are computed from the stored leaf hashes of the first
-// size entries, so a proof costs one read of size leaf hashes and O(size)
-// hashing. That is fine for logs of a few million entries; a node cache
-// (tiles) is the way to go beyond.
+// Interior nodes come from the stored leaf hashes through a cache of
+// 256-entry tile hashes (see tileLevel): the first proof over n entries
+// reads them all once, later ones read at most 256 per proof node.
 func (l *Log) InclusionProof(ctx context.Context, index, size int64) ([][]byte, error) {
 	n, err := l.sizeFor(ctx, size)
 	if err != nil {
@@ -78,19 +77,19 @@ func (l *Log) ConsistencyProof(ctx context.Context, from, to int64) ([][]byte, e
 	return l.prove(ctx, nodes, to)
 }
 
-// prove computes the hashes of the node IDs in nodes from the leaf hashes
-// of the first size entries and folds the ephemeral node.
+// prove computes the hashes of the node IDs in nodes over the first size
+// entries and folds the ephemeral node.
 func (l *Log) prove(ctx context.Context, nodes proof.Nodes, size int64) ([][]byte, error) {
 	if len(nodes.IDs) == 0 {
 		return [][]byte{}, nil
 	}
-	leaves, err := l.leafHashes(ctx, 0, size)
-	if err != nil {
-		return nil, err
-	}
 	hashes := make([][]byte, len(nodes.IDs))
 	for i, id := range nodes.IDs {
-		h, err := nodeHash(leaves, id)
+		begin, end := id.Coverage()
+		if end > uint64(size) || begin >= end {
+			return nil, fmt.Errorf("audit: %w: proof node %+v outside the tree", ErrUnavailable, id)
+		}
+		h, err := l.nodeHash(ctx, id)
 		if err != nil {
 			return nil, err
 		}
@@ -103,23 +102,81 @@ func (l *Log) prove(ctx context.Context, nodes proof.Nodes, size int64) ([][]byt
 	return out, nil
 }
 
-// nodeHash is the hash of the perfect subtree id over leaves.
-func nodeHash(leaves [][]byte, id compact.NodeID) ([]byte, error) {
-	begin, end := id.Coverage()
-	if end > uint64(len(leaves)) || begin >= end {
-		return nil, fmt.Errorf("audit: %w: proof node %+v outside the tree", ErrUnavailable, id)
-	}
-	r := (&compact.RangeFactory{Hash: hasher.HashChildren}).NewEmptyRange(begin)
-	for _, h := range leaves[begin:end] {
-		if err := r.Append(h, nil); err != nil {
-			return nil, fmt.Errorf("audit: %w: %v", ErrUnavailable, err)
+// tileLevel is the level of the subtrees whose hashes a Log remembers: the
+// hash of every complete, aligned run of 2^tileLevel entries (a tile).
+// Entries are append-only, so a complete tile's hash never changes. A
+// proof node at or below the tile level is hashed from at most 256 stored
+// leaf hashes; a node above it from the tiles it covers. After the first
+// proof has visited the log once, a proof over n entries costs
+// O(256 · log n) row reads and O(n / 256) hashing, and the cache holds 32
+// bytes per 256 entries.
+const tileLevel = 8
+
+// nodeHash is the hash of the perfect subtree id.
+func (l *Log) nodeHash(ctx context.Context, id compact.NodeID) ([]byte, error) {
+	if id.Level <= tileLevel {
+		begin, end := id.Coverage()
+		leaves, err := l.leafHashes(ctx, int64(begin), int64(end))
+		if err != nil {
+			return nil, err
 		}
+		return perfectRoot(leaves)
 	}
-	// An aligned perfect subtree collapses to exactly one node.
-	if hs := r.Hashes(); len(hs) == 1 {
-		return hs[0], nil
+	first := id.Index << (id.Level - tileLevel)
+	count := uint64(1) << (id.Level - tileLevel)
+	tiles := make([][]byte, count)
+	for k := range count {
+		h, err := l.tileHash(ctx, first+k)
+		if err != nil {
+			return nil, err
+		}
+		tiles[k] = h
 	}
-	return nil, fmt.Errorf("audit: %w: proof node %+v is not a perfect subtree", ErrUnavailable, id)
+	return perfectRoot(tiles)
+}
+
+// tileHash returns the hash of tile k (entries [k·256, (k+1)·256)), which
+// must be complete.
+func (l *Log) tileHash(ctx context.Context, k uint64) ([]byte, error) {
+	l.tilesMu.Lock()
+	if k < uint64(len(l.tiles)) && l.tiles[k] != nil {
+		h := l.tiles[k]
+		l.tilesMu.Unlock()
+		return h, nil
+	}
+	l.tilesMu.Unlock()
+	const width = 1 << tileLevel
+	leaves, err := l.leafHashes(ctx, int64(k*width), int64((k+1)*width))
+	if err != nil {
+		return nil, err
+	}
+	h, err := perfectRoot(leaves)
+	if err != nil {
+		return nil, err
+	}
+	l.tilesMu.Lock()
+	if k >= uint64(len(l.tiles)) {
+		l.tiles = append(l.tiles, make([][]byte, k+1-uint64(len(l.tiles)))...)
+	}
+	l.tiles[k] = h
+	l.tilesMu.Unlock()
+	return h, nil
+}
+
+// perfectRoot folds the hashes of 2^j sibling nodes of one level, left to
+// right, into the hash of their perfect subtree.
+func perfectRoot(level [][]byte) ([]byte, error) {
+	if n := len(level); n == 0 || n&(n-1) != 0 {
+		return nil, fmt.Errorf("audit: %w: %d nodes do not make a perfect subtree", ErrUnavailable, n)
+	}
+	for len(level) > 1 {
+		next := make([][]byte, len(level)/2)
+		for i := range next {
+			next[i] = hasher.HashChildren(level[2*i], level[2*i+1])
+		}
+		level = next
+	}
+	return level[0], nil
 }
 
 // sizeFor returns the number of durable entries, asking the database when

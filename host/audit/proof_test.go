@@ -225,3 +225,58 @@ func TestOpenCheckpoint(t *testing.T) {
 		})
 	}
 }
+
+// Proofs over logs of several 256-entry tiles verify, cold and with the
+// tile cache warm, for nodes below, at and above the tile level.
+func TestProofsAcrossTiles(t *testing.T) { onEach(t, testProofsAcrossTiles) }
+
+func testProofsAcrossTiles(t *testing.T, e *env) {
+	const n = 1100
+	for _, o := range e.appendConcurrently(n, 0) {
+		if o.err != nil {
+			t.Fatal(o.err)
+		}
+	}
+	ctx := context.Background()
+	sizes := []int64{1, 255, 256, 257, 511, 512, 513, 768, 1024, 1025, n}
+	roots := map[int64][]byte{}
+	for _, s := range sizes {
+		roots[s] = e.prefixRoot(int(s))
+	}
+	for pass := range 2 { // cold tile cache, then warm
+		for _, size := range sizes {
+			for _, idx := range []int64{0, 1, 127, 255, 256, 300, 511, 512, 700, 1023, 1024, size - 1} {
+				if idx >= size {
+					continue
+				}
+				p, err := e.log.InclusionProof(ctx, idx, size)
+				if err != nil {
+					t.Fatalf("pass %d: proof %d in %d: %v", pass, idx, size, err)
+				}
+				if err := VerifyInclusion(e.leafHashOf(int(idx)), idx, size, roots[size], p); err != nil {
+					t.Fatalf("pass %d: entry %d in tree %d: %v", pass, idx, size, err)
+				}
+			}
+			for _, from := range sizes {
+				if from > size {
+					continue
+				}
+				p, err := e.log.ConsistencyProof(ctx, from, size)
+				if err != nil {
+					t.Fatalf("pass %d: consistency %d→%d: %v", pass, from, size, err)
+				}
+				if err := VerifyConsistency(from, size, roots[from], roots[size], p); err != nil {
+					t.Fatalf("pass %d: consistency %d→%d: %v", pass, from, size, err)
+				}
+			}
+		}
+	}
+	// A leaf hash presented as the hash of a whole tile does not verify.
+	p, err := e.log.InclusionProof(ctx, 0, n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := VerifyInclusion(e.leafHashOf(1), 0, n, roots[n], p); err == nil {
+		t.Fatal("entry 1's leaf hash verified at index 0")
+	}
+}
