@@ -48,12 +48,55 @@ fuzz: ## Run each fuzz target for FUZZTIME (default 10s)
 	  done; \
 	done
 
+BENCH_OUT := build/bench
+
 .PHONY: bench
-bench: ## Run the benchmarks (BENCHTIME per benchmark, default 2s; HTTP_REQUESTS per HTTP run, default 1000); results go to BENCHMARKS.md by hand
-	$(GO) test -run '^$$' -bench '^Benchmark(Reused|Fresh)Instance$$' -benchmem -benchtime $${BENCHTIME:-2s} -timeout 10m ./host/runtime/
-	$(GO) test -run '^$$' -bench . -skip '^BenchmarkHTTPIntents$$' -benchmem -benchtime $${BENCHTIME:-2s} -timeout 10m ./bench/...
-	$(GO) test -run '^$$' -bench '^BenchmarkHTTPIntents$$' -benchmem -benchtime $${HTTP_REQUESTS:-1000}x -timeout 10m ./bench/
-	$(GO) test -run '^$$' -bench '^Benchmark(Put|Query|Reopen)$$' -benchtime 20x -timeout 10m ./host/memory/
+bench: bench-as ## Run every benchmark (about 6 minutes; the first run also builds the 1M-entry audit log, about 2 more) and print the summary with ratios and targets
+	@mkdir -p $(BENCH_OUT)
+	set -o pipefail; { \
+	  $(GO) test -run '^$$' -bench '^Benchmark(Tool|Pipeline|PipelineBreakdown|AuditAppend|ProofVerify|GrantVerify|SignRequest|AuditAppends)$$' -benchmem -benchtime $${BENCHTIME:-2s} -timeout 20m ./bench/ && \
+	  $(GO) test -run '^$$' -bench '^BenchmarkHTTPIntents$$' -benchmem -benchtime $${HTTP_REQUESTS:-1000}x -timeout 10m ./bench/ && \
+	  $(GO) test -run '^$$' -bench '^Benchmark(Restart10Plugins|AuditOpen1M)$$' -benchtime 3x -timeout 20m ./bench/ && \
+	  $(GO) test -run '^$$' -bench '^Benchmark(AuditVerify1M|AuditProof)$$' -benchtime 1s -timeout 20m ./bench/ && \
+	  $(GO) test -run '^$$' -bench '^Benchmark(Put|Query|Reopen)$$' -benchtime 20x -timeout 10m ./host/memory/; \
+	} 2>&1 | tee $(BENCH_OUT)/bench.txt
+	@echo
+	$(GO) run ./bench/cmd/benchsummary $(BENCH_OUT)/bench.txt | tee $(BENCH_OUT)/summary.md
+
+.PHONY: bench-as
+bench-as: ## Build the AssemblyScript benchmark tool to build/bench/asecho.wasm (npm ci + asc); without npm its rows are skipped
+	@rm -f $(BENCH_OUT)/asecho.wasm; \
+	if ! command -v npm >/dev/null 2>&1; then \
+	  echo "bench-as: npm not found: the AssemblyScript tool (as-echo) is not built and its benchmark rows are skipped"; exit 0; \
+	fi; \
+	rm -rf $(BENCH_OUT)/asecho && mkdir -p $(BENCH_OUT)/asecho && \
+	cp -r bench/testdata/asecho/package.json bench/testdata/asecho/package-lock.json bench/testdata/asecho/assembly $(BENCH_OUT)/asecho/ && \
+	( cd $(BENCH_OUT)/asecho && npm ci --no-audit --no-fund --loglevel=error && npm run --silent build ) && \
+	cp $(BENCH_OUT)/asecho/build/asecho.wasm $(BENCH_OUT)/asecho.wasm && echo "bench-as: built $(BENCH_OUT)/asecho.wasm" || \
+	echo "bench-as: building the AssemblyScript tool failed (see above): its benchmark rows are skipped"
+
+.PHONY: bench-audit-1m
+bench-audit-1m: ## Build (once, cached in build/bench/audit-1m.db; about 2 minutes) the 1M-entry audit log and time its verification, reload and proofs
+	@mkdir -p $(BENCH_OUT)
+	set -o pipefail; $(GO) test -run '^$$' -bench '^Benchmark(AuditVerify1M|AuditOpen1M|AuditProof)$$' -benchtime 1s -timeout 30m ./bench/ 2>&1 | tee $(BENCH_OUT)/audit-1m.txt
+	$(GO) run ./bench/cmd/benchsummary $(BENCH_OUT)/audit-1m.txt
+
+# The quick subset of bench-check and bench-baseline (about 2 minutes).
+BENCH_QUICK = { \
+	  $(GO) test -run '^$$' -bench '^Benchmark(Tool|PipelineBreakdown|GrantVerify|AuditAppends)$$' -benchtime 1s -timeout 10m ./bench/ && \
+	  $(GO) test -run '^$$' -bench '^BenchmarkHTTPIntents$$/^agents=8$$' -benchtime 300x -timeout 10m ./bench/ && \
+	  $(GO) test -run '^$$' -bench '^BenchmarkRestart10Plugins$$' -benchtime 2x -timeout 10m ./bench/; \
+	}
+
+.PHONY: bench-check
+bench-check: bench-as ## Quick benchmarks compared with bench/baseline.txt: fails on a clear regression (in-run ratios, absolute values only beyond 3x)
+	@mkdir -p $(BENCH_OUT)
+	set -o pipefail; $(BENCH_QUICK) 2>&1 | tee $(BENCH_OUT)/check.txt
+	$(GO) run ./bench/cmd/benchcheck bench/baseline.txt $(BENCH_OUT)/check.txt
+
+.PHONY: bench-baseline
+bench-baseline: bench-as ## Run bench-check's benchmarks and write them to bench/baseline.txt (commit it)
+	set -o pipefail; $(BENCH_QUICK) 2>&1 | tee bench/baseline.txt
 
 .PHONY: bench-memory-100k
 bench-memory-100k: ## Agent memory at 100k documents per agent (query p50/p99, reopen time, heap); about 2 minutes

@@ -160,15 +160,28 @@ func startHost(ctx context.Context, echoWasm []byte) (_ *host, err error) {
 // installEcho signs plugins/echo as the publisher and installs it the way
 // POST /v1/plugins does: verify, audit, commit.
 func (h *host) installEcho(ctx context.Context, wasm []byte) error {
+	tmpl, err := echoManifest()
+	if err != nil {
+		return err
+	}
+	return installBundle(ctx, h.cfg, h.registry, h.audit, h.operator, h.publisher, tmpl, wasm)
+}
+
+// echoManifest returns plugins/echo/manifest.json.
+func echoManifest() ([]byte, error) {
 	root, err := wasmbuild.RepoRoot()
 	if err != nil {
-		return err
+		return nil, err
 	}
-	tmpl, err := os.ReadFile(filepath.Join(root, "plugins", "echo", "manifest.json"))
-	if err != nil {
-		return err
-	}
-	b, err := bundle.Build(tmpl, wasm, h.publisher)
+	return os.ReadFile(filepath.Join(root, "plugins", "echo", "manifest.json"))
+}
+
+// installBundle signs the manifest template and module as publisher and
+// installs the bundle into realm the way POST /v1/plugins does: verify,
+// audit, commit.
+func installBundle(ctx context.Context, cfg *config.Config, reg *registry.Registry, log *audit.Log,
+	operator, publisher *identity.Key, tmpl, wasm []byte) error {
+	b, err := bundle.Build(tmpl, wasm, publisher)
 	if err != nil {
 		return err
 	}
@@ -176,17 +189,17 @@ func (h *host) installEcho(ctx context.Context, wasm []byte) error {
 	if err := b.Write(&buf); err != nil {
 		return err
 	}
-	v, err := h.registry.Verify(ctx, realm, buf.Bytes(), func(_ context.Context, r, pub string) (bool, error) {
-		return h.cfg.PublisherTrusted(r, pub), nil
+	v, err := reg.Verify(ctx, realm, buf.Bytes(), func(_ context.Context, r, pub string) (bool, error) {
+		return cfg.PublisherTrusted(r, pub), nil
 	})
 	if err != nil {
 		return err
 	}
-	if _, err := h.audit.Append(ctx, audit.Entry{Realm: realm, Actor: h.operator.DID(), Action: "install",
+	if _, err := log.Append(ctx, audit.Entry{Realm: realm, Actor: operator.DID(), Action: "install",
 		Tool: v.Name(), Decision: "allow", Reason: "installed by the benchmark"}); err != nil {
 		return err
 	}
-	_, err = h.registry.Commit(ctx, v, h.operator.DID(), time.Now())
+	_, err = reg.Commit(ctx, v, operator.DID(), time.Now())
 	return err
 }
 
@@ -217,13 +230,18 @@ func (h *host) newAgent(tb testing.TB) agent {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	now := time.Now()
-	tok, err := grant.Issue(h.operator, grant.Claims{
-		Sub: k.DID(), Aud: h.key.DID(), Realm: realm, Exp: now.Add(time.Hour).Unix(),
-		Tools: []string{"echo/*"},
-	}, now)
+	tok, err := issueGrant(h.operator, k, h.key.DID(), "echo/*", time.Now())
 	if err != nil {
 		tb.Fatal(err)
 	}
 	return agent{key: k, grant: tok}
+}
+
+// issueGrant has operator grant agent the tools matching pattern on the
+// host hostDID in realm for an hour.
+func issueGrant(operator, agent *identity.Key, hostDID, pattern string, now time.Time) (string, error) {
+	return grant.Issue(operator, grant.Claims{
+		Sub: agent.DID(), Aud: hostDID, Realm: realm, Exp: now.Add(time.Hour).Unix(),
+		Tools: []string{pattern},
+	}, now)
 }
