@@ -437,44 +437,100 @@ func (l *Log) undoOnFail(tx *sqldb.Tx) {
 // Concurrent appends share one transaction and one COMMIT (group commit);
 // each still returns only after that COMMIT.
 func (l *Log) Append(ctx context.Context, e Entry) (int64, error) {
-	idx := int64(-1)
+	idx, err := l.AppendAll(ctx, nil, e)
+	if err != nil {
+		return -1, err
+	}
+	return idx[0], nil
+}
+
+// Pre is work that must commit atomically with a group of entries, run in
+// the same transaction before them (for example recording a request's jti
+// in the replay store). When it fails, nothing of the group is written and
+// AppendAll returns its error as is.
+type Pre func(ctx context.Context, tx *sqldb.Tx) error
+
+// AppendAll records entries at consecutive indexes in one transaction, after
+// pre (if not nil) succeeded in that transaction, and returns their indexes.
+// An entry whose Parent is negative names an earlier entry of the same call:
+// -1 the one just before it, -2 the one before that. It returns only once
+// everything is durable; a failure of the log wraps ErrUnavailable.
+func (l *Log) AppendAll(ctx context.Context, pre Pre, entries ...Entry) ([]int64, error) {
+	if len(entries) == 0 {
+		return nil, fmt.Errorf("audit: %w: no entries", ErrUnavailable)
+	}
+	for i, e := range entries {
+		if e.Parent != nil && *e.Parent < 0 && int64(i)+*e.Parent < 0 {
+			return nil, fmt.Errorf("audit: %w: entry %d names a parent before the group", ErrUnavailable, i)
+		}
+	}
+	var (
+		idx    []int64
+		preErr error
+	)
 	err := l.db.Batch(ctx, func(ctx context.Context, tx *sqldb.Tx) error {
+		if pre != nil {
+			if err := pre(ctx, tx); err != nil {
+				preErr = err
+				return err
+			}
+		}
 		l.mu.Lock()
 		defer l.mu.Unlock()
 		l.undoOnFail(tx)
 		if err := l.prepare(ctx, tx); err != nil {
 			return err
 		}
-		e.Index = l.head.size
-		if e.Time.IsZero() {
-			e.Time = time.Now()
+		idx = make([]int64, 0, len(entries))
+		for _, e := range entries {
+			if e.Parent != nil && *e.Parent < 0 {
+				p := idx[int64(len(idx))+*e.Parent]
+				e.Parent = &p
+			}
+			i, err := l.appendLocked(ctx, tx, e)
+			if err != nil {
+				return err
+			}
+			idx = append(idx, i)
 		}
-		e.Time = e.Time.UTC()
-		leaf, err := json.Marshal(e)
-		if err != nil {
-			return fmt.Errorf("audit: %w: encode entry: %v", ErrUnavailable, err)
-		}
-		leafHash := hasher.HashLeaf(leaf)
-		chain := chainHash(l.head.chain, leafHash)
-		// The primary key refuses an index some other writer already took.
-		if _, err := tx.ExecContext(ctx,
-			`INSERT INTO audit_entries (idx, realm, leaf, leaf_hash, chain) VALUES (?, ?, ?, ?, ?)`,
-			e.Index, e.Realm, leaf, leafHash, chain); err != nil {
-			return fmt.Errorf("audit: %w: append entry %d: %v", ErrUnavailable, e.Index, err)
-		}
-		if err := l.head.tree.Append(leafHash, nil); err != nil {
-			return fmt.Errorf("audit: %w: %v", ErrUnavailable, err)
-		}
-		l.head.size++
-		l.head.chain = chain
-		idx = e.Index
 		return nil
 	})
-	if err != nil {
-		return -1, failed("append", err)
+	if preErr != nil {
+		return nil, preErr
 	}
-	l.sawDurable(idx + 1)
+	if err != nil {
+		return nil, failed("append", err)
+	}
+	l.sawDurable(idx[len(idx)-1] + 1)
 	return idx, nil
+}
+
+// appendLocked inserts e at the head inside tx. Callers hold l.mu and have
+// prepared the head for tx.
+func (l *Log) appendLocked(ctx context.Context, tx *sqldb.Tx, e Entry) (int64, error) {
+	e.Index = l.head.size
+	if e.Time.IsZero() {
+		e.Time = time.Now()
+	}
+	e.Time = e.Time.UTC()
+	leaf, err := json.Marshal(e)
+	if err != nil {
+		return -1, fmt.Errorf("audit: %w: encode entry: %v", ErrUnavailable, err)
+	}
+	leafHash := hasher.HashLeaf(leaf)
+	chain := chainHash(l.head.chain, leafHash)
+	// The primary key refuses an index some other writer already took.
+	if _, err := tx.ExecContext(ctx,
+		`INSERT INTO audit_entries (idx, realm, leaf, leaf_hash, chain) VALUES (?, ?, ?, ?, ?)`,
+		e.Index, e.Realm, leaf, leafHash, chain); err != nil {
+		return -1, fmt.Errorf("audit: %w: append entry %d: %v", ErrUnavailable, e.Index, err)
+	}
+	if err := l.head.tree.Append(leafHash, nil); err != nil {
+		return -1, fmt.Errorf("audit: %w: %v", ErrUnavailable, err)
+	}
+	l.head.size++
+	l.head.chain = chain
+	return e.Index, nil
 }
 
 // Size returns the number of entries this Log knows to be durable: those
