@@ -24,26 +24,13 @@ func (db *DB) Use(ctx context.Context, jti string, exp time.Time) (fresh bool, e
 		return false, fmt.Errorf("store: replay: %w: empty jti", ErrInvalid)
 	}
 	now := db.now().Unix()
-	// An existing row wins unless it has expired; then the jti is recorded
-	// again with the new expiry. Either way, exactly one row changes when the
-	// jti is fresh and none when it is a replay. The statement runs in a
-	// group commit (one fsync for many concurrent requests) and the answer
-	// is given only after that commit.
+	// The upsert runs in a group commit (one fsync for many concurrent
+	// requests) and the answer is given only after that commit.
 	err = db.retry(ctx, func() error {
 		return db.db.Batch(ctx, func(ctx context.Context, tx *sqldb.Tx) error {
-			res, err := tx.ExecContext(ctx, `
-				INSERT INTO replay (jti, exp) VALUES (?, ?)
-				ON CONFLICT (jti) DO UPDATE SET exp = excluded.exp WHERE replay.exp <= ?`,
-				jti, ceilUnix(exp), now)
-			if err != nil {
-				return err
-			}
-			n, err := res.RowsAffected()
-			if err != nil {
-				return err
-			}
-			fresh = n == 1
-			return nil
+			var err error
+			fresh, err = db.useTx(ctx, tx, jti, exp, now)
+			return err
 		})
 	})
 	if err != nil {
@@ -55,6 +42,44 @@ func (db *DB) Use(ctx context.Context, jti string, exp time.Time) (fresh bool, e
 		_ = db.pruneReplay(ctx)
 	}
 	return fresh, nil
+}
+
+// UseTx is Use inside a transaction the caller commits (for example the
+// group commit of a request's first audit entries): the jti is recorded if
+// and only if that transaction commits. A replay is fresh=false.
+func (db *DB) UseTx(ctx context.Context, tx *sqldb.Tx, jti string, exp time.Time) (fresh bool, err error) {
+	if err := db.check(); err != nil {
+		return false, err
+	}
+	if jti == "" {
+		return false, fmt.Errorf("store: replay: %w: empty jti", ErrInvalid)
+	}
+	fresh, err = db.useTx(ctx, tx, jti, exp, db.now().Unix())
+	if err != nil {
+		return false, db.wrap("replay", err)
+	}
+	if db.inserts.Add(1)%pruneEvery == 0 {
+		go func() { _ = db.pruneReplay(context.WithoutCancel(ctx)) }()
+	}
+	return fresh, nil
+}
+
+// useTx is the one atomic upsert: an existing row wins unless it has
+// expired; then the jti is recorded again with the new expiry. Exactly one
+// row changes when the jti is fresh and none when it is a replay.
+func (db *DB) useTx(ctx context.Context, tx *sqldb.Tx, jti string, exp time.Time, now int64) (bool, error) {
+	res, err := tx.ExecContext(ctx, `
+		INSERT INTO replay (jti, exp) VALUES (?, ?)
+		ON CONFLICT (jti) DO UPDATE SET exp = excluded.exp WHERE replay.exp <= ?`,
+		jti, ceilUnix(exp), now)
+	if err != nil {
+		return false, err
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, err
+	}
+	return n == 1, nil
 }
 
 // pruneReplay deletes the jti records that have expired.

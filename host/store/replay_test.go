@@ -2,10 +2,13 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/airlock-dev/airlock/host/sqldb"
 )
 
 func TestReplay(t *testing.T) {
@@ -171,4 +174,44 @@ func TestCeilUnix(t *testing.T) {
 			t.Errorf("ceilUnix(%v) = %d, want %d", tc.in, got, tc.want)
 		}
 	}
+}
+
+// UseTx records a jti only if the caller's transaction commits: a batch
+// function that fails after it leaves the jti fresh.
+func TestReplayUseTxFollowsTheTransaction(t *testing.T) {
+	eachDialect(t, func(t *testing.T, open opener) {
+		ctx := context.Background()
+		db := open(t)
+		exp := time.Now().Add(time.Minute)
+		errLater := errors.New("a later write of the same transaction failed")
+		err := db.SQLDB().Batch(ctx, func(ctx context.Context, tx *sqldb.Tx) error {
+			fresh, err := db.UseTx(ctx, tx, "rolled-back", exp)
+			if err != nil || !fresh {
+				t.Errorf("UseTx: fresh=%v err=%v", fresh, err)
+			}
+			return errLater
+		})
+		if !errors.Is(err, errLater) {
+			t.Fatalf("Batch: %v", err)
+		}
+		if fresh, err := db.Use(ctx, "rolled-back", exp); err != nil || !fresh {
+			t.Fatalf("jti of a rolled-back transaction: fresh=%v err=%v; want fresh", fresh, err)
+		}
+		if err := db.SQLDB().Batch(ctx, func(ctx context.Context, tx *sqldb.Tx) error {
+			fresh, err := db.UseTx(ctx, tx, "committed", exp)
+			if err != nil || !fresh {
+				t.Errorf("UseTx: fresh=%v err=%v", fresh, err)
+			}
+			again, err := db.UseTx(ctx, tx, "committed", exp)
+			if err != nil || again {
+				t.Errorf("second UseTx in the same transaction: fresh=%v err=%v", again, err)
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if fresh, err := open(t).Use(ctx, "committed", exp); err != nil || fresh {
+			t.Fatalf("jti of a committed transaction, from another handle: fresh=%v err=%v", fresh, err)
+		}
+	})
 }
