@@ -46,12 +46,20 @@ func (s *Server) getHost(c echo.Context) error {
 }
 
 func (s *Server) postIntent(c echo.Context) error {
-	proof, body, err := s.authenticate(c, MaxJSONBody)
+	// The jti is recorded in the same commit as the intent's first audit
+	// entries (one fsync per request, not three).
+	proof, body, err := s.authenticateDeferred(c, MaxJSONBody)
 	if err != nil {
 		return err
 	}
 	start := time.Now()
-	res, out, err := s.d.Intents.Invoke(c.Request().Context(), proof, body)
+	res, out, err := s.d.Intents.InvokeFresh(c.Request().Context(), proof, body)
+	if errors.Is(err, identity.ErrReplay) {
+		// A refused proof binds nothing: answer as authenticate would have.
+		c.Set(keyReqJTI, "")
+		c.Set(keyRequester, "")
+		return err
+	}
 	if out != nil {
 		if out.Seq >= 0 {
 			c.Set(keySeq, out.Seq)

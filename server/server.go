@@ -253,8 +253,20 @@ func readBody(c echo.Context, max int64) ([]byte, error) {
 	return b, nil
 }
 
-// authenticate reads the body (capped) and verifies the request proof over it.
+// authenticate reads the body (capped) and verifies the request proof over
+// it, recording its jti in the replay store.
 func (s *Server) authenticate(c echo.Context, max int64) (*identity.Proof, []byte, error) {
+	return s.authenticateWith(c, max, false)
+}
+
+// authenticateDeferred is authenticate without recording the jti: the
+// caller must record it with the request's first durable write
+// (intent.Service.InvokeFresh).
+func (s *Server) authenticateDeferred(c echo.Context, max int64) (*identity.Proof, []byte, error) {
+	return s.authenticateWith(c, max, true)
+}
+
+func (s *Server) authenticateWith(c echo.Context, max int64, deferReplay bool) (*identity.Proof, []byte, error) {
 	body, err := readBody(c, max)
 	if err != nil {
 		return nil, nil, err
@@ -264,7 +276,12 @@ func (s *Server) authenticate(c echo.Context, max int64) (*identity.Proof, []byt
 	if auth == "" {
 		return nil, nil, errors.Join(errUnauthenticated, errors.New("missing Authorization: Airlock <proof>"))
 	}
-	proof, err := s.d.Proofs.Verify(r.Context(), auth, r.Method, r.RequestURI, body)
+	var proof *identity.Proof
+	if deferReplay {
+		proof, err = s.d.Proofs.VerifyDeferred(auth, r.Method, r.RequestURI, body)
+	} else {
+		proof, err = s.d.Proofs.Verify(r.Context(), auth, r.Method, r.RequestURI, body)
+	}
 	if err != nil {
 		if !errors.Is(err, identity.ErrReplay) && !isIdentityErr(err) {
 			// the replay store failed: fail closed

@@ -106,7 +106,34 @@ type RequestVerifier struct {
 // [ErrReplay]; a replay store failure is returned wrapped as-is (the caller
 // answers "unavailable"); anything else wraps another sentinel.
 func (v *RequestVerifier) Verify(ctx context.Context, authorization, method, pathAndQuery string, body []byte) (*Proof, error) {
-	if v.HostDID == "" || v.Replay == nil {
+	if v.Replay == nil {
+		return nil, fmt.Errorf("identity: request verifier needs HostDID and Replay")
+	}
+	p, err := v.VerifyDeferred(authorization, method, pathAndQuery, body)
+	if err != nil {
+		return nil, err
+	}
+	fresh, err := v.Replay.Use(ctx, p.Jti, p.ReplayUntil())
+	if err != nil {
+		return nil, fmt.Errorf("identity: replay store: %w", err)
+	}
+	if !fresh {
+		return nil, fmt.Errorf("identity: %w: jti already used", ErrReplay)
+	}
+	return p, nil
+}
+
+// ReplayUntil is how long the proof's jti must stay recorded: its exp plus
+// the clock skew tolerance.
+func (p *Proof) ReplayUntil() time.Time { return time.Unix(p.Exp, 0).Add(MaxClockSkew) }
+
+// VerifyDeferred is Verify without the replay check: the caller MUST record
+// p.Jti until p.ReplayUntil() in the replay store — atomically with the
+// request's first durable effect — and refuse the request with ErrReplay if
+// it was already there. It lets a request's jti commit together with its
+// first audit entries instead of in a commit of its own.
+func (v *RequestVerifier) VerifyDeferred(authorization, method, pathAndQuery string, body []byte) (*Proof, error) {
+	if v.HostDID == "" {
 		return nil, fmt.Errorf("identity: request verifier needs HostDID and Replay")
 	}
 	tok, ok := strings.CutPrefix(authorization, AuthScheme+" ")
@@ -145,13 +172,6 @@ func (v *RequestVerifier) Verify(ctx context.Context, authorization, method, pat
 	}
 	if p.Bh != BodyHash(body) {
 		return nil, fail(ErrClaims, "bh does not match the request body")
-	}
-	fresh, err := v.Replay.Use(ctx, p.Jti, time.Unix(p.Exp, 0).Add(MaxClockSkew))
-	if err != nil {
-		return nil, fmt.Errorf("identity: replay store: %w", err)
-	}
-	if !fresh {
-		return nil, fmt.Errorf("identity: %w: jti already used", ErrReplay)
 	}
 	return &p, nil
 }

@@ -234,6 +234,9 @@ func effectiveBudget(g *grant.Grant, p *policy.Policy) grant.Budget {
 
 // observeIntent feeds a finished top-level decision to the monitor.
 func (s *Service) observeIntent(ctx context.Context, realm, agent, tool string, out *Outcome) {
+	if out.Decision == "replay" {
+		return // a replayed request is refused before it counts as the agent's
+	}
 	e := monitor.Event{Realm: realm, Agent: agent, Tool: tool, Decision: out.Decision, Approval: out.Decision == "hold"}
 	if out.Decision == "allow" || out.Decision == "done" || out.Decision == "failed" {
 		e.Decision = "allow"

@@ -20,6 +20,7 @@ import (
 	"github.com/airlock-dev/airlock/host/bundle"
 	"github.com/airlock-dev/airlock/host/egress"
 	"github.com/airlock-dev/airlock/host/fsroot"
+	"github.com/airlock-dev/airlock/host/identity"
 	"github.com/airlock-dev/airlock/host/mail"
 	"github.com/airlock-dev/airlock/host/monitor"
 	"github.com/airlock-dev/airlock/host/registry"
@@ -44,7 +45,15 @@ type hostCalls struct {
 	call   *call
 	tool   string
 	plugin *registry.Plugin
-	parent int64 // audit index of this invocation's invoke entry
+	out    *Outcome
+
+	// start is this invocation's invoke entry, written by ensureStart
+	// before the first host call; parent is its index once written.
+	startMu  sync.Mutex
+	start    audit.Entry
+	started  bool
+	startErr error
+	parent   int64
 
 	logs atomic.Int32
 
@@ -60,7 +69,41 @@ func (h *hostCalls) Allowed(fn abi.Function) bool {
 
 // Denied records a call to a host function the grant does not give.
 func (h *hostCalls) Denied(ctx context.Context, fn abi.Function) {
+	if h.ensureStart(ctx) != nil {
+		return
+	}
 	h.record(ctx, "host_call", "deny", "host function "+string(fn)+" not granted")
+}
+
+// ensureStart writes the invocation's invoke entry, once, before anything
+// the tool asks of the host happens. Every host call waits for it.
+func (h *hostCalls) ensureStart(ctx context.Context) error {
+	h.startMu.Lock()
+	defer h.startMu.Unlock()
+	if h.started {
+		return h.startErr
+	}
+	h.started = true
+	idx, err := h.svc.appendOne(ctx, h.start)
+	if err != nil {
+		if errors.Is(err, identity.ErrReplay) && h.out != nil {
+			h.out.Decision = "replay"
+		}
+		h.startErr = err
+		return err
+	}
+	h.parent = idx
+	if h.out != nil {
+		h.out.Seq, h.out.Decision = idx, "allow"
+	}
+	return nil
+}
+
+// startState reports whether ensureStart ran, and its index or error.
+func (h *hostCalls) startState() (started bool, idx int64, err error) {
+	h.startMu.Lock()
+	defer h.startMu.Unlock()
+	return h.started, h.parent, h.startErr
 }
 
 // record writes an audit entry about this invocation's host calls. A
@@ -101,6 +144,9 @@ func answer(v any) []byte {
 
 // Call serves one host function call. req is the host's private copy.
 func (h *hostCalls) Call(ctx context.Context, fn abi.Function, req []byte) []byte {
+	if err := h.ensureStart(ctx); err != nil {
+		return fail(abi.CodeUnavailable, "audit log unavailable")
+	}
 	// The runtime links only allowed functions; checked again here so that
 	// no path reaches an implementation the grant does not give.
 	if !h.Allowed(fn) {

@@ -104,6 +104,7 @@ type Service struct {
 	Registry    *registry.Registry
 	Engine      *runtime.Engine
 	Audit       audit.Appender
+	Replay      ReplayStore // records jtis for InvokeFresh; nil: only Invoke
 	Revocations Revocations
 	Egress      *egress.Client
 	Vault       *vault.Vault   // nil: no secrets on this host
@@ -338,10 +339,12 @@ func (s *Service) Invoke(ctx context.Context, proof *identity.Proof, body []byte
 // cannot be recorded.
 func (s *Service) denied(ctx context.Context, e audit.Entry, out *Outcome, err error) error {
 	e.Decision, e.Reason = "deny", reasonOf(err)
-	idx, aerr := s.Audit.Append(ctx, e)
+	idx, aerr := s.appendOne(ctx, e)
 	if aerr != nil {
-		s.Logger.Error("audit append failed; refusing", "err", aerr)
-		return fmt.Errorf("%w: audit log unavailable", ErrUnavailable)
+		if errors.Is(aerr, identity.ErrReplay) {
+			out.Decision = "replay"
+		}
+		return s.auditFailure(aerr, "refusing")
 	}
 	out.Seq, out.Decision = idx, "deny"
 	return err
@@ -398,16 +401,11 @@ func (s *Service) run(ctx context.Context, c *call, toolID string, input json.Ra
 		return deny(err)
 	}
 
-	// The decision to run is recorded before the tool can have any effect.
+	// The decision to run is recorded before the tool can have any effect:
+	// before its first host call (hostCalls.ensureStart) or, for a tool that
+	// makes none, in one commit with its result, before the output leaves.
 	entry.Decision, entry.Reason = "allow", "started"
-	startIdx, err := s.Audit.Append(ctx, entry)
-	if err != nil {
-		s.Logger.Error("audit append failed; refusing", "err", err)
-		return nil, fmt.Errorf("%w: audit log unavailable", ErrUnavailable)
-	}
-	out.Seq, out.Decision = startIdx, "allow"
-
-	h := &hostCalls{svc: s, call: c, tool: toolID, plugin: tool.Plugin, parent: startIdx}
+	h := &hostCalls{svc: s, call: c, tool: toolID, plugin: tool.Plugin, start: entry, out: out}
 	// Wait for a run slot before the tool's clock starts, so a busy host
 	// queues calls instead of timing them out. Nested calls already hold
 	// their parent's slot and must not wait for another (no deadlock).
@@ -425,7 +423,7 @@ func (s *Service) run(ctx context.Context, c *call, toolID string, input json.Ra
 		Host:   h,
 	})
 	result := entry
-	result.Action, result.Parent, result.Reason = "result", &startIdx, ""
+	result.Action, result.Reason = "result", ""
 	var failure error
 	if runErr != nil {
 		var f *runtime.Failure
@@ -458,10 +456,26 @@ func (s *Service) run(ctx context.Context, c *call, toolID string, input json.Ra
 	} else {
 		result.Decision = "done"
 	}
-	idx, err := s.Audit.Append(ctx, result)
-	if err != nil {
-		s.Logger.Error("audit append failed; withholding output", "err", err)
-		return nil, fmt.Errorf("%w: audit log unavailable", ErrUnavailable)
+	var idx int64
+	if started, startIdx, startErr := h.startState(); started {
+		if startErr != nil {
+			return nil, s.auditFailure(startErr, "withholding output")
+		}
+		result.Parent = &startIdx
+		if idx, err = s.appendOne(ctx, result); err != nil {
+			return nil, s.auditFailure(err, "withholding output")
+		}
+	} else {
+		rel := int64(-1)
+		result.Parent = &rel
+		both, err := s.appendAll(ctx, entry, result)
+		if err != nil {
+			if errors.Is(err, identity.ErrReplay) {
+				out.Decision = "replay"
+			}
+			return nil, s.auditFailure(err, "withholding output")
+		}
+		idx = both[1]
 	}
 	out.Seq = idx
 	if failure != nil {

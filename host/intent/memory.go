@@ -193,10 +193,12 @@ func maxDocs(g *grant.Grant) int {
 
 // recordFirst writes an allow entry before its effect (fail closed).
 func (s *Service) recordFirst(ctx context.Context, e audit.Entry, out *Outcome) error {
-	idx, err := s.Audit.Append(ctx, e)
+	idx, err := s.appendOne(ctx, e)
 	if err != nil {
-		s.Logger.Error("audit append failed; refusing", "err", err)
-		return fmt.Errorf("%w: audit log unavailable", ErrUnavailable)
+		if errors.Is(err, identity.ErrReplay) {
+			out.Decision = "replay"
+		}
+		return s.auditFailure(err, "refusing")
 	}
 	out.Seq, out.Decision = idx, "allow"
 	return nil

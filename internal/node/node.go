@@ -189,6 +189,7 @@ func Open(ctx context.Context, cfg *config.Config, opt Options) (_ *Node, err er
 		Engine:      n.Engine,
 		Audit:       appender,
 		Revocations: n.DB,
+		Replay:      n.DB,
 		Egress:      egress.NewClient(egress.Config{Policy: addrs, Logger: logger}),
 		Governance:  gov,
 		AuditKey:    auditKey,
