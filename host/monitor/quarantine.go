@@ -46,8 +46,9 @@ type Quarantined struct {
 // nodes sharing a PostgreSQL database; nothing is cached, so a quarantine or
 // a release on one node takes effect on all at their next check.
 type QuarantineStore struct {
-	db  *sql.DB
-	now func() time.Time
+	db   *sql.DB
+	read *sql.DB // lookups: never wait behind a commit
+	now  func() time.Time
 }
 
 // OpenQuarantineStore creates the quarantine table if needed, in the
@@ -63,7 +64,7 @@ func OpenQuarantineStore(ctx context.Context, db *sqldb.DB) (*QuarantineStore, e
 	if err := createTable(ctx, db, ddl); err != nil {
 		return nil, fmt.Errorf("monitor: create quarantine table: %w", err)
 	}
-	return &QuarantineStore{db: db.SQL(), now: time.Now}, nil
+	return &QuarantineStore{db: db.SQL(), read: db.Reader(), now: time.Now}, nil
 }
 
 // createTable runs ddl in a transaction that, on PostgreSQL, holds
@@ -126,7 +127,7 @@ func (q *QuarantineStore) Release(ctx context.Context, realm, agent string) (boo
 // means "unknown": callers fail closed and refuse the request.
 func (q *QuarantineStore) IsQuarantined(ctx context.Context, realm, agent string) (bool, error) {
 	var one int
-	err := q.db.QueryRowContext(ctx,
+	err := q.read.QueryRowContext(ctx,
 		`SELECT 1 FROM quarantine WHERE realm = ? AND agent = ?`, realm, agent).Scan(&one)
 	if errors.Is(err, sql.ErrNoRows) {
 		return false, nil

@@ -37,8 +37,9 @@ const pgSchema = `CREATE TABLE IF NOT EXISTS policies (
 // said which token is current, so every node sees a Put by any other node at
 // its next Get (no invalidation is needed).
 type Store struct {
-	db  *sql.DB
-	now func() time.Time
+	db   *sql.DB
+	read *sql.DB // lookups: never wait behind a commit
+	now  func() time.Time
 
 	mu    sync.Mutex
 	cache map[string]*Policy // realm → last policy read or written
@@ -57,7 +58,7 @@ func OpenStore(ctx context.Context, db *sqldb.DB) (*Store, error) {
 	if err := createTable(ctx, db, ddl); err != nil {
 		return nil, fmt.Errorf("policy: create table: %w", err)
 	}
-	return &Store{db: db.SQL(), now: time.Now, cache: map[string]*Policy{}}, nil
+	return &Store{db: db.SQL(), read: db.Reader(), now: time.Now, cache: map[string]*Policy{}}, nil
 }
 
 // createTable runs ddl in a transaction that, on PostgreSQL, holds
@@ -124,7 +125,7 @@ func (s *Store) Get(ctx context.Context, realm string) (*Policy, error) {
 		version       int64
 		token, signer string
 	)
-	err := s.db.QueryRowContext(ctx,
+	err := s.read.QueryRowContext(ctx,
 		`SELECT version, token, signer FROM policies WHERE realm = ?`, realm).Scan(&version, &token, &signer)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Default(realm), nil

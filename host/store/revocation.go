@@ -95,7 +95,7 @@ func (db *DB) Revoked(ctx context.Context, realm string, kind RevocationKind, su
 		return false, err
 	}
 	var revoked bool
-	err := db.sql.QueryRowContext(ctx, `
+	err := db.db.Reader().QueryRowContext(ctx, `
 		SELECT EXISTS (SELECT 1 FROM revocations WHERE realm = ? AND kind = ? AND subject = ?)`,
 		realm, string(kind), subject).Scan(&revoked)
 	if err != nil {
