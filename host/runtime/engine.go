@@ -57,6 +57,9 @@ type Engine struct {
 	inspect   wazero.Runtime // interpreter: validates without generating code
 	hostFuncs []extism.HostFunction
 
+	// noFresh sends every call to the fallback path (tests).
+	noFresh bool
+
 	mu      sync.Mutex
 	closed  bool
 	modules map[string]*Module // by SHA-256
@@ -216,8 +219,23 @@ type Module struct {
 	exports  map[string]bool // exports a Call may name
 	minPages uint32
 
+	// run is the module as it is compiled: wasm with its mutable globals
+	// exported (see exportMutableGlobals), or wasm itself if it could not
+	// be rewritten. layout is nil in that case.
+	run    []byte
+	layout *stateLayout
+
 	mu       sync.Mutex
-	compiled map[uint32]*compiled // by memory limit in pages
+	compiled map[uint32]*compiled   // by memory limit in pages
+	fresh    map[uint32]*freshEntry // by memory limit in pages
+}
+
+// freshEntry is the fresh-state pool of a module for one memory limit.
+// ready is closed once pool or err is set; err means the fallback path.
+type freshEntry struct {
+	ready chan struct{}
+	pool  *freshPool
+	err   error
 }
 
 // compiled is the module compiled for one memory limit. ready is closed once
@@ -268,6 +286,13 @@ func (e *Engine) Load(ctx context.Context, wasm []byte) (*Module, error) {
 		exports:  callable,
 		minPages: info.MinMemoryPages,
 		compiled: map[uint32]*compiled{},
+		fresh:    map[uint32]*freshEntry{},
+	}
+	m.run = m.wasm
+	if run, layout, err := exportMutableGlobals(m.wasm); err == nil {
+		m.run, m.layout = run, layout
+	} else {
+		e.log.DebugContext(ctx, "module keeps the fallback path", "sha256", key, "error", err)
 	}
 	e.mu.Lock()
 	if e.closed {
@@ -309,7 +334,7 @@ func (m *Module) plugin(ctx context.Context, pages uint32) (*extism.CompiledPlug
 		m.compiled[pages] = c
 		m.mu.Unlock()
 
-		c.plugin, c.err = m.engine.compile(ctx, m.wasm, pages)
+		c.plugin, c.err = m.engine.compile(ctx, m.run, pages)
 		if c.err != nil {
 			// Do not cache failures: a cancelled ctx must not poison the module.
 			m.mu.Lock()
@@ -358,13 +383,74 @@ func (e *Engine) compile(ctx context.Context, wasm []byte, pages uint32) (p *ext
 	return p, nil
 }
 
-// close releases every compilation of m.
+// freshPool returns the fresh-state pool of m for a memory limit of pages,
+// building it on first use (within timeout), or nil when calls under that
+// limit take the fallback path. A build that ctx ended is not cached; one
+// that ran out of time is (the module's initialisation is too slow for the
+// fresh-state path).
+func (m *Module) freshPool(ctx context.Context, pages uint32, timeout time.Duration) *freshPool {
+	if m.engine.noFresh || m.layout == nil {
+		return nil
+	}
+	m.mu.Lock()
+	f, ok := m.fresh[pages]
+	if !ok {
+		if m.fresh == nil {
+			m.mu.Unlock()
+			return nil
+		}
+		f = &freshEntry{ready: make(chan struct{})}
+		m.fresh[pages] = f
+		m.mu.Unlock()
+
+		start := time.Now()
+		bctx, cancel := context.WithTimeout(ctx, timeout)
+		f.pool, f.err = m.engine.newFreshPool(bctx, m.run, m.layout, pages)
+		cancel()
+		m.mu.Lock()
+		switch {
+		case f.err == nil && m.fresh == nil:
+			// The module was closed meanwhile.
+			_ = f.pool.close(context.WithoutCancel(ctx))
+			f.pool, f.err = nil, ErrClosed
+		case f.err != nil && ctx.Err() != nil && m.fresh != nil && m.fresh[pages] == f:
+			// Do not cache a failure the caller's context caused.
+			delete(m.fresh, pages)
+		}
+		m.mu.Unlock()
+		if f.err != nil {
+			m.engine.log.DebugContext(ctx, "calls take the fallback path", "sha256", m.sha256, "pages", pages, "error", f.err)
+		} else {
+			m.engine.log.DebugContext(ctx, "fresh-state snapshot taken", "sha256", m.sha256, "pages", pages,
+				"duration", time.Since(start))
+		}
+		close(f.ready)
+	} else {
+		m.mu.Unlock()
+	}
+	select {
+	case <-f.ready:
+	case <-ctx.Done():
+		return nil
+	}
+	return f.pool
+}
+
+// close releases every compilation and fresh-state pool of m.
 func (m *Module) close(ctx context.Context) error {
 	m.mu.Lock()
 	all := m.compiled
 	m.compiled = nil
+	pools := m.fresh
+	m.fresh = nil
 	m.mu.Unlock()
 	var errs []error
+	for _, f := range pools {
+		<-f.ready
+		if f.pool != nil {
+			errs = append(errs, f.pool.close(ctx))
+		}
+	}
 	for _, c := range all {
 		<-c.ready
 		if c.plugin != nil {

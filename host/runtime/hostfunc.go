@@ -42,8 +42,9 @@ func (e *Engine) hostFunctions() []extism.HostFunction {
 	for _, fn := range abi.Functions {
 		hf := extism.NewHostFunctionWithStack(fn.String(),
 			func(ctx context.Context, p *extism.CurrentPlugin, stack []uint64) {
-				resp := serveHostCall(ctx, p, fn, stack[0])
-				off, err := p.WriteBytes(resp)
+				mem := sdkBlocks{ctx: ctx, p: p}
+				resp := serveHostCall(ctx, mem, fn, stack[0])
+				off, err := mem.writeBlock(resp)
 				if err != nil {
 					// The guest's Extism memory is exhausted: end the call.
 					panic(fmt.Errorf("runtime: writing %s response: %w", fn, err))
@@ -58,9 +59,41 @@ func (e *Engine) hostFunctions() []extism.HostFunction {
 	return fns
 }
 
+// blockMemory is the Extism memory of one call, as the host functions see
+// it: the go-sdk's kernel memory on the fallback path, the call's arena on
+// the fresh-state path.
+type blockMemory interface {
+	// blockLength is the length of the block starting at offset (0 if there
+	// is none).
+	blockLength(offset uint64) (uint64, error)
+	// readBlock returns a view of n bytes at offset.
+	readBlock(offset, n uint64) ([]byte, bool)
+	// writeBlock allocates a block holding b and returns its offset.
+	writeBlock(b []byte) (uint64, error)
+}
+
+// sdkBlocks is the blockMemory of a go-sdk plugin instance.
+type sdkBlocks struct {
+	ctx context.Context
+	p   *extism.CurrentPlugin
+}
+
+func (s sdkBlocks) blockLength(offset uint64) (uint64, error) {
+	return s.p.LengthWithContext(s.ctx, offset)
+}
+
+func (s sdkBlocks) readBlock(offset, n uint64) ([]byte, bool) {
+	if offset > math.MaxUint32 || n > math.MaxUint32 {
+		return nil, false
+	}
+	return s.p.Memory().Read(uint32(offset), uint32(n))
+}
+
+func (s sdkBlocks) writeBlock(b []byte) (uint64, error) { return s.p.WriteBytes(b) }
+
 // serveHostCall answers one guest call of fn whose request is the Extism
 // memory block at offset.
-func serveHostCall(ctx context.Context, p *extism.CurrentPlugin, fn abi.Function, offset uint64) []byte {
+func serveHostCall(ctx context.Context, p blockMemory, fn abi.Function, offset uint64) []byte {
 	h, ok := ctx.Value(handlerKey{}).(HostHandler)
 	if !ok || h == nil {
 		return errorResponse(abi.CodeUnavailable, "host function "+fn.String()+" unavailable")
@@ -69,7 +102,7 @@ func serveHostCall(ctx context.Context, p *extism.CurrentPlugin, fn abi.Function
 		h.Denied(ctx, fn)
 		return errorResponse(abi.CodeForbidden, "host function "+fn.String()+" not granted")
 	}
-	req, code := readRequest(ctx, p, offset)
+	req, code := readRequest(p, offset)
 	if code != "" {
 		return errorResponse(code, "request to "+fn.String()+" "+requestProblem(code))
 	}
@@ -82,18 +115,18 @@ func serveHostCall(ctx context.Context, p *extism.CurrentPlugin, fn abi.Function
 
 // readRequest copies the guest's request block out of Extism memory. The
 // copy is private: the guest cannot change it after this returns.
-func readRequest(ctx context.Context, p *extism.CurrentPlugin, offset uint64) ([]byte, abi.Code) {
+func readRequest(p blockMemory, offset uint64) ([]byte, abi.Code) {
 	if offset == 0 || offset > math.MaxUint32 {
 		return nil, abi.CodeBadRequest
 	}
-	n, err := p.LengthWithContext(ctx, offset)
+	n, err := p.blockLength(offset)
 	if err != nil || n == 0 {
 		return nil, abi.CodeBadRequest
 	}
 	if n > MaxHostRequestBytes {
 		return nil, abi.CodeTooLarge
 	}
-	view, ok := p.Memory().Read(uint32(offset), uint32(n))
+	view, ok := p.readBlock(offset, n)
 	if !ok {
 		return nil, abi.CodeBadRequest
 	}

@@ -67,8 +67,10 @@ func (e *Engine) limits(l Limits) Limits {
 	return l
 }
 
-// Invoke runs one call in a fresh instance of m, closed afterwards whatever
-// happens, and returns the tool's output bytes. A failure of the tool is a
+// Invoke runs one call in fresh state: on the fresh-state path, a pooled
+// instance of m restored to its post-initialisation snapshot; otherwise a
+// fresh instance closed afterwards whatever happens (see the package
+// documentation). It returns the tool's output bytes. A failure of the tool is a
 // [*Failure]; any other error (unknown export, closed engine, ctx done) is
 // the host's or the caller's.
 func (e *Engine) Invoke(ctx context.Context, m *Module, c Call) ([]byte, error) {
@@ -91,6 +93,18 @@ func (e *Engine) Invoke(ctx context.Context, m *Module, c Call) ([]byte, error) 
 		host = denyAll{}
 	}
 
+	if p := m.freshPool(ctx, lim.MemoryPages, lim.Timeout); p != nil {
+		return e.invokeFresh(ctx, m, p, c, lim, host)
+	}
+	if ctx.Err() != nil {
+		return nil, fmt.Errorf("runtime: %w", ctx.Err())
+	}
+	return e.invokeInstance(ctx, m, c, lim, host)
+}
+
+// invokeInstance is the fallback path of Invoke: a fresh go-sdk instance,
+// closed afterwards whatever happens.
+func (e *Engine) invokeInstance(ctx context.Context, m *Module, c Call, lim Limits, host HostHandler) ([]byte, error) {
 	cp, err := m.plugin(ctx, lim.MemoryPages)
 	if err != nil {
 		return nil, err
@@ -152,7 +166,7 @@ func sandboxConfig(stderr io.Writer) wazero.ModuleConfig {
 // failure classifies a failed call. A caller whose own context ended gets
 // that error, not a Failure.
 func (e *Engine) failure(ctx, callCtx context.Context, m *Module, export string, lim Limits,
-	mem *memoryTracker, stderr *headBuffer, rc uint32, err error, toolErr string) error {
+	mem nearLimiter, stderr *headBuffer, rc uint32, err error, toolErr string) error {
 	if ctx.Err() != nil {
 		return fmt.Errorf("runtime: %w", ctx.Err())
 	}
@@ -180,6 +194,12 @@ func (e *Engine) logFailure(ctx context.Context, m *Module, export string, f *Fa
 	// The message may hold guest-chosen text: log only the reason.
 	e.log.DebugContext(ctx, "tool failed", "sha256", m.sha256, "export", export, "reason", f.Reason.String())
 	return f
+}
+
+// nearLimiter reports whether any memory of a call reached within slack
+// bytes of its maximum.
+type nearLimiter interface {
+	nearLimit(slack uint64) bool
 }
 
 // memorySlack is how close to its limit a memory must have grown for a
