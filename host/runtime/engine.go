@@ -271,20 +271,27 @@ func (e *Engine) Load(ctx context.Context, wasm []byte) (*Module, error) {
 		return m, nil
 	}
 
-	info, callable, err := e.inspectModule(ctx, wasm)
-	if err != nil {
-		return nil, err
-	}
-	if info.MinMemoryPages > e.cfg.MaxMemoryPages {
-		return nil, fmt.Errorf("runtime: %w: needs %d memory pages, host maximum is %d",
-			ErrInvalidModule, info.MinMemoryPages, e.cfg.MaxMemoryPages)
+	// A module this host compiled before (the info cache) skips the
+	// inspection and the up-front compilation: its first call compiles it
+	// from the compilation cache.
+	mi, known := e.cachedInfo(key)
+	if !known {
+		info, callable, err := e.inspectModule(ctx, wasm)
+		if err != nil {
+			return nil, err
+		}
+		if info.MinMemoryPages > e.cfg.MaxMemoryPages {
+			return nil, fmt.Errorf("runtime: %w: needs %d memory pages, host maximum is %d",
+				ErrInvalidModule, info.MinMemoryPages, e.cfg.MaxMemoryPages)
+		}
+		mi = &moduleInfo{MinPages: info.MinMemoryPages, Exports: callable}
 	}
 	m = &Module{
 		engine:   e,
 		sha256:   key,
 		wasm:     append([]byte(nil), wasm...),
-		exports:  callable,
-		minPages: info.MinMemoryPages,
+		exports:  mi.Exports,
+		minPages: mi.MinPages,
 		compiled: map[uint32]*compiled{},
 		fresh:    map[uint32]*freshEntry{},
 	}
@@ -306,6 +313,9 @@ func (e *Engine) Load(ctx context.Context, wasm []byte) (*Module, error) {
 	}
 	e.mu.Unlock()
 
+	if known {
+		return m, nil
+	}
 	start := time.Now()
 	if _, err := m.plugin(ctx, e.cfg.MaxMemoryPages); err != nil {
 		e.mu.Lock()
@@ -315,6 +325,7 @@ func (e *Engine) Load(ctx context.Context, wasm []byte) (*Module, error) {
 		e.mu.Unlock()
 		return nil, err
 	}
+	e.rememberInfo(key, *mi)
 	e.log.DebugContext(ctx, "module compiled", "sha256", key, "duration", time.Since(start))
 	return m, nil
 }
