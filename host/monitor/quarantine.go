@@ -10,7 +10,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/airlock-dev/airlock/host/sqldb"
-	"github.com/airlock-dev/airlock/host/store"
 )
 
 // quarantineSchema is created with IF NOT EXISTS on the host's database.
@@ -61,29 +60,10 @@ func OpenQuarantineStore(ctx context.Context, db *sqldb.DB) (*QuarantineStore, e
 	if db.Dialect() == sqldb.Postgres {
 		ddl = pgQuarantineSchema
 	}
-	if err := createTable(ctx, db, ddl); err != nil {
+	if err := db.CreateSchema(ctx, ddl); err != nil {
 		return nil, fmt.Errorf("monitor: create quarantine table: %w", err)
 	}
 	return &QuarantineStore{db: db.SQL(), read: db.Reader(), now: time.Now}, nil
-}
-
-// createTable runs ddl in a transaction that, on PostgreSQL, holds
-// store.SchemaLock, so that nodes starting together do not race on it.
-func createTable(ctx context.Context, db *sqldb.DB, ddl string) error {
-	tx, err := db.SQL().BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
-	if db.Dialect() == sqldb.Postgres {
-		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(?)`, store.SchemaLock); err != nil {
-			return err
-		}
-	}
-	if _, err := tx.ExecContext(ctx, ddl); err != nil {
-		return err
-	}
-	return tx.Commit()
 }
 
 // Quarantine puts (realm, agent) on the list with reason (e.g. the alert

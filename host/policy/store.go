@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/airlock-dev/airlock/host/sqldb"
-	"github.com/airlock-dev/airlock/host/store"
 )
 
 // schema is created with IF NOT EXISTS on the host's database, beside the
@@ -55,29 +54,10 @@ func OpenStore(ctx context.Context, db *sqldb.DB) (*Store, error) {
 	if db.Dialect() == sqldb.Postgres {
 		ddl = pgSchema
 	}
-	if err := createTable(ctx, db, ddl); err != nil {
+	if err := db.CreateSchema(ctx, ddl); err != nil {
 		return nil, fmt.Errorf("policy: create table: %w", err)
 	}
 	return &Store{db: db.SQL(), read: db.Reader(), now: time.Now, cache: map[string]*Policy{}}, nil
-}
-
-// createTable runs ddl in a transaction that, on PostgreSQL, holds
-// store.SchemaLock, so that nodes starting together do not race on it.
-func createTable(ctx context.Context, db *sqldb.DB, ddl string) error {
-	tx, err := db.SQL().BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
-	if db.Dialect() == sqldb.Postgres {
-		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(?)`, store.SchemaLock); err != nil {
-			return err
-		}
-	}
-	if _, err := tx.ExecContext(ctx, ddl); err != nil {
-		return err
-	}
-	return tx.Commit()
 }
 
 // Put makes p the current policy of its realm. A version not greater than the

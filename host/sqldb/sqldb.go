@@ -208,3 +208,35 @@ func (db *DB) sleepOrDone(d time.Duration) bool {
 		return false
 	}
 }
+
+// SchemaLock is the PostgreSQL advisory lock (pg_advisory_xact_lock) held
+// by every transaction that creates or migrates tables, so that nodes
+// starting together never race on the schema.
+const SchemaLock int64 = 0x6169726c6f636b01 // "airlock\x01"
+
+// CreateSchema runs ddl (statements with IF NOT EXISTS) in one transaction
+// that, on PostgreSQL, holds SchemaLock.
+func (db *DB) CreateSchema(ctx context.Context, ddl string) error {
+	tx, err := db.sql.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if err := db.LockSchema(ctx, tx); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, ddl); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// LockSchema takes SchemaLock inside tx on PostgreSQL; on SQLite the
+// transaction's write lock already serialises schema changes.
+func (db *DB) LockSchema(ctx context.Context, tx *sql.Tx) error {
+	if db.dialect != Postgres {
+		return nil
+	}
+	_, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(?)`, SchemaLock)
+	return err
+}

@@ -182,7 +182,7 @@ var pgMigrations = []string{
 // transaction that does it, so that nodes starting at the same moment never
 // run the same DDL concurrently (CREATE TABLE IF NOT EXISTS is not safe
 // against that on PostgreSQL).
-const SchemaLock int64 = 0x6169726c6f636b01 // "airlock\x01"
+const SchemaLock = sqldb.SchemaLock
 
 // migrate applies the pending migrations, each in its own transaction
 // together with the version bump, so a crash leaves the schema at a version.
@@ -214,10 +214,8 @@ func (db *DB) migrateOne(ctx context.Context, list []string) (done bool, err err
 		return false, err
 	}
 	defer tx.Rollback()
-	if db.db.Dialect() == sqldb.Postgres {
-		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(?)`, SchemaLock); err != nil {
-			return false, err
-		}
+	if err := db.db.LockSchema(ctx, tx); err != nil {
+		return false, err
 	}
 	if _, err := tx.ExecContext(ctx,
 		`CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)`); err != nil {

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/airlock-dev/airlock/host/sqldb"
-	"github.com/airlock-dev/airlock/host/store"
 )
 
 // Value sizes Put accepts.
@@ -131,29 +130,14 @@ func OpenDataDir(ctx context.Context, db *sqldb.DB, dataDir string) (*Vault, err
 }
 
 // createSchema creates the vault's tables in the dialect of db; on
-// PostgreSQL under store.SchemaLock, so that nodes starting together do not
+// PostgreSQL under sqldb.SchemaLock, so that nodes starting together do not
 // race on it.
 func createSchema(ctx context.Context, db *sqldb.DB) error {
 	ddl := schema
 	if db.Dialect() == sqldb.Postgres {
 		ddl = pgSchema
 	}
-	err := func() error {
-		tx, err := db.SQL().BeginTx(ctx, nil)
-		if err != nil {
-			return err
-		}
-		defer tx.Rollback()
-		if db.Dialect() == sqldb.Postgres {
-			if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(?)`, store.SchemaLock); err != nil {
-				return err
-			}
-		}
-		if _, err := tx.ExecContext(ctx, ddl); err != nil {
-			return err
-		}
-		return tx.Commit()
-	}()
+	err := db.CreateSchema(ctx, ddl)
 	if err != nil {
 		return fmt.Errorf("vault: create tables: %w", err)
 	}
