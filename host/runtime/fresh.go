@@ -238,7 +238,7 @@ func entropySpans(a, b []byte) []span {
 	start, last := -1, -1
 	flush := func() {
 		if start >= 0 && last-start+1 >= minEntropyRun {
-			out = append(out, span{off: uint64(start), n: uint64(last - start + 1)})
+			out = append(out, randomParts(a, b, start, last+1)...)
 		}
 		start, last = -1, -1
 	}
@@ -256,6 +256,54 @@ func entropySpans(a, b []byte) []span {
 	}
 	flush()
 	return out
+}
+
+// randomParts returns the parts of the differing run [start, end) that can
+// be PRNG output in both a and b: 16-byte chunks with at most one zero byte
+// (a chunk of random bytes has one with probability 6%, two with 0.2%),
+// merged when adjacent, at least 32 bytes long. Other bytes of a run differ
+// because of a hash seed — a map's groups laid out differently — and hold
+// pointers and small integers whose high bytes are zero; refilling those
+// with random bytes would corrupt the map (seen: the Starlark scanner's
+// keyword table). They are cloned from the snapshot instead.
+func randomParts(a, b []byte, start, end int) []span {
+	var out []span
+	from := -1
+	emit := func(to int) {
+		if from >= 0 && to-from >= minRandomPart {
+			out = append(out, span{off: uint64(from), n: uint64(to - from)})
+		}
+		from = -1
+	}
+	for c := start; c+randomChunk <= end; c += randomChunk {
+		if zeros(a[c:c+randomChunk]) <= 1 && zeros(b[c:c+randomChunk]) <= 1 {
+			if from < 0 {
+				from = c
+			}
+			continue
+		}
+		emit(c)
+	}
+	if from >= 0 {
+		emit(start + (end-start)/randomChunk*randomChunk)
+	}
+	return out
+}
+
+// Sizes used by randomParts.
+const (
+	randomChunk   = 16
+	minRandomPart = 32
+)
+
+func zeros(p []byte) int {
+	n := 0
+	for _, c := range p {
+		if c == 0 {
+			n++
+		}
+	}
+	return n
 }
 
 // worker is one instance of a module, restored to its snapshot between
