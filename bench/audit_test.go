@@ -5,7 +5,7 @@ package bench
 //   - BenchmarkAuditAppends: durable appends per second, sequential and
 //     with 8 and 32 concurrent appenders, on SQLite opened as internal/node
 //     opens it (store.Open: WAL, synchronous=FULL; then audit.Open), and on
-//     PostgreSQL when AIRLOCK_BENCH_POSTGRES holds a DSN.
+//     PostgreSQL (AIRLOCK_BENCH_POSTGRES, or a private server).
 //   - BenchmarkAuditVerify1M: audit.Verify of a 1,000,000-entry log.
 //   - BenchmarkAuditOpen1M: audit.Open of that log (what a host restart pays
 //     to reload the head).
@@ -36,11 +36,12 @@ import (
 	"github.com/airlock-dev/airlock/host/audit"
 	"github.com/airlock-dev/airlock/host/sqldb"
 	"github.com/airlock-dev/airlock/host/store"
+	"github.com/airlock-dev/airlock/internal/pgtest"
 	"github.com/airlock-dev/airlock/internal/wasmbuild"
 )
 
 // PostgresEnv names a PostgreSQL DSN (loopback only) for the PostgreSQL
-// variant of BenchmarkAuditAppends; unset, that variant is skipped.
+// variant of BenchmarkAuditAppends; unset, a private server is started.
 const PostgresEnv = "AIRLOCK_BENCH_POSTGRES"
 
 // fixture1MEntries is the size of the cached large log.
@@ -106,13 +107,15 @@ func openSQLiteAudit(tb testing.TB) appendTarget {
 
 // openPostgresAudit opens the audit log on the PostgreSQL server named by
 // AIRLOCK_BENCH_POSTGRES (as sqldb.OpenPostgres does for a host whose
-// store is that URL), or skips. A log already in that database is appended
-// to; a fresh database per run keeps the numbers comparable.
+// store is that URL) or, when it is unset, on a fresh database of a private
+// server started by internal/pgtest (skipped when PostgreSQL is not
+// installed). A log already in that database is appended to; a fresh
+// database per run keeps the numbers comparable.
 func openPostgresAudit(tb testing.TB) appendTarget {
 	tb.Helper()
 	dsn := os.Getenv(PostgresEnv)
 	if dsn == "" {
-		tb.Skipf("%s is not set: the PostgreSQL variant is skipped", PostgresEnv)
+		dsn = pgtest.DSN(tb)
 	}
 	ctx := context.Background()
 	db, err := sqldb.OpenPostgres(ctx, dsn)

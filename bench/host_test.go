@@ -23,6 +23,7 @@ import (
 	"github.com/airlock-dev/airlock/host/runtime"
 	"github.com/airlock-dev/airlock/host/store"
 	"github.com/airlock-dev/airlock/internal/node"
+	"github.com/airlock-dev/airlock/internal/pgtest"
 	"github.com/airlock-dev/airlock/internal/wasmbuild"
 	"github.com/airlock-dev/airlock/server"
 )
@@ -65,6 +66,7 @@ var shared struct {
 
 func TestMain(m *testing.M) {
 	code := m.Run()
+	pgtest.Stop()
 	if shared.host != nil {
 		if err := shared.host.close(); err != nil {
 			fmt.Fprintln(os.Stderr, "bench: closing the host:", err)
