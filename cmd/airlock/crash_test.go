@@ -274,6 +274,22 @@ func checkDisk(t *testing.T, data, hostDID string, acks []ack, iteration int) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	requests := auditRequests(t, lg)
+	for _, a := range acks {
+		got, ok := requests[a.seq]
+		if !ok {
+			t.Fatalf("iteration %d: acknowledged intent %s (seq %d) lost: the log has %d entries", iteration, a.jti, a.seq, lg.Size())
+		}
+		if got != a.jti {
+			t.Fatalf("iteration %d: entry %d names request %q, the receipt said %q", iteration, a.seq, got, a.jti)
+		}
+	}
+}
+
+// auditRequests maps every entry index of lg to the request jti it records.
+func auditRequests(t *testing.T, lg *audit.Log) map[int64]string {
+	t.Helper()
+	ctx := context.Background()
 	requests := make(map[int64]string, lg.Size())
 	for from := int64(0); from < lg.Size(); {
 		es, err := lg.Entries(ctx, "", from, audit.MaxEntries)
@@ -288,13 +304,5 @@ func checkDisk(t *testing.T, data, hostDID string, acks []ack, iteration int) {
 		}
 		from = es[len(es)-1].Index + 1
 	}
-	for _, a := range acks {
-		got, ok := requests[a.seq]
-		if !ok {
-			t.Fatalf("iteration %d: acknowledged intent %s (seq %d) lost: the log has %d entries", iteration, a.jti, a.seq, lg.Size())
-		}
-		if got != a.jti {
-			t.Fatalf("iteration %d: entry %d names request %q, the receipt said %q", iteration, a.seq, got, a.jti)
-		}
-	}
+	return requests
 }

@@ -210,20 +210,7 @@ func checkSharedLog(t *testing.T, dsn, hostKey, hostDID string, acks []ack) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	requests := map[int64]string{}
-	for from := int64(0); from < lg.Size(); {
-		es, err := lg.Entries(ctx, "", from, audit.MaxEntries)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(es) == 0 {
-			break
-		}
-		for _, e := range es {
-			requests[e.Index] = e.Request
-		}
-		from = es[len(es)-1].Index + 1
-	}
+	requests := auditRequests(t, lg)
 	for _, a := range acks {
 		if got := requests[a.seq]; got != a.jti {
 			t.Fatalf("acknowledged intent %s (seq %d): the log has %q there (%d entries)", a.jti, a.seq, got, lg.Size())
