@@ -20,7 +20,6 @@ import (
 	"github.com/airlock-dev/airlock/host/bundle"
 	"github.com/airlock-dev/airlock/host/egress"
 	"github.com/airlock-dev/airlock/host/fsroot"
-	"github.com/airlock-dev/airlock/host/identity"
 	"github.com/airlock-dev/airlock/host/mail"
 	"github.com/airlock-dev/airlock/host/monitor"
 	"github.com/airlock-dev/airlock/host/registry"
@@ -86,10 +85,7 @@ func (h *hostCalls) ensureStart(ctx context.Context) error {
 	h.started = true
 	idx, err := h.svc.appendOne(ctx, h.start)
 	if err != nil {
-		if errors.Is(err, identity.ErrReplay) && h.out != nil {
-			h.out.Decision = "replay"
-		}
-		h.startErr = err
+		h.startErr = err // run reports it (auditFailure) once the tool returns
 		return err
 	}
 	h.parent = idx

@@ -339,14 +339,9 @@ func (s *Service) Invoke(ctx context.Context, proof *identity.Proof, body []byte
 // cannot be recorded.
 func (s *Service) denied(ctx context.Context, e audit.Entry, out *Outcome, err error) error {
 	e.Decision, e.Reason = "deny", reasonOf(err)
-	idx, aerr := s.appendOne(ctx, e)
-	if aerr != nil {
-		if errors.Is(aerr, identity.ErrReplay) {
-			out.Decision = "replay"
-		}
-		return s.auditFailure(aerr, "refusing")
+	if aerr := s.recordDecision(ctx, e, out, "deny"); aerr != nil {
+		return aerr
 	}
-	out.Seq, out.Decision = idx, "deny"
 	return err
 }
 
@@ -459,21 +454,18 @@ func (s *Service) run(ctx context.Context, c *call, toolID string, input json.Ra
 	var idx int64
 	if started, startIdx, startErr := h.startState(); started {
 		if startErr != nil {
-			return nil, s.auditFailure(startErr, "withholding output")
+			return nil, s.auditFailure(out, startErr, "withholding output")
 		}
 		result.Parent = &startIdx
 		if idx, err = s.appendOne(ctx, result); err != nil {
-			return nil, s.auditFailure(err, "withholding output")
+			return nil, s.auditFailure(out, err, "withholding output")
 		}
 	} else {
 		rel := int64(-1)
 		result.Parent = &rel
 		both, err := s.appendAll(ctx, entry, result)
 		if err != nil {
-			if errors.Is(err, identity.ErrReplay) {
-				out.Decision = "replay"
-			}
-			return nil, s.auditFailure(err, "withholding output")
+			return nil, s.auditFailure(out, err, "withholding output")
 		}
 		idx = both[1]
 	}

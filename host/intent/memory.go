@@ -193,13 +193,5 @@ func maxDocs(g *grant.Grant) int {
 
 // recordFirst writes an allow entry before its effect (fail closed).
 func (s *Service) recordFirst(ctx context.Context, e audit.Entry, out *Outcome) error {
-	idx, err := s.appendOne(ctx, e)
-	if err != nil {
-		if errors.Is(err, identity.ErrReplay) {
-			out.Decision = "replay"
-		}
-		return s.auditFailure(err, "refusing")
-	}
-	out.Seq, out.Decision = idx, "allow"
-	return nil
+	return s.recordDecision(ctx, e, out, "allow")
 }

@@ -140,11 +140,26 @@ func (s *Service) appendOne(ctx context.Context, e audit.Entry) (int64, error) {
 }
 
 // auditFailure is the error a caller returns when an audit write failed:
-// a replay stays a replay, anything else is unavailable.
-func (s *Service) auditFailure(err error, what string) error {
+// a replay stays a replay (and out, when given, says so), anything else is
+// unavailable.
+func (s *Service) auditFailure(out *Outcome, err error, what string) error {
 	if errors.Is(err, identity.ErrReplay) {
+		if out != nil {
+			out.Decision = "replay"
+		}
 		return err
 	}
 	s.Logger.Error("audit append failed; "+what, "err", err)
 	return fmt.Errorf("%w: audit log unavailable", ErrUnavailable)
+}
+
+// recordDecision writes e with the decision it records in out (its index
+// and decision) or, when it cannot be written, returns auditFailure's error.
+func (s *Service) recordDecision(ctx context.Context, e audit.Entry, out *Outcome, decision string) error {
+	idx, err := s.appendOne(ctx, e)
+	if err != nil {
+		return s.auditFailure(out, err, "refusing")
+	}
+	out.Seq, out.Decision = idx, decision
+	return nil
 }
