@@ -14,6 +14,7 @@ import (
 	"github.com/airlock-dev/airlock/host/audit"
 	"github.com/airlock-dev/airlock/host/identity"
 	"github.com/airlock-dev/airlock/host/intent"
+	"github.com/airlock-dev/airlock/host/registry"
 	"github.com/airlock-dev/airlock/host/runtime"
 )
 
@@ -78,6 +79,20 @@ func BenchmarkPipeline(b *testing.B) {
 	}
 }
 
+// echoCall returns the installed echo tool and a bare runtime call of it
+// under its manifest's limits, as the pipeline runs it.
+func echoCall(tb testing.TB, h *host) (*registry.Tool, runtime.Call) {
+	tb.Helper()
+	tool, err := h.registry.Tool(realm, echoTool)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	lim := tool.Plugin.Compiled.Manifest.Limits
+	return tool, runtime.Call{Export: tool.Tool.Tool.Name, Input: echoInput, Limits: runtime.Limits{
+		MemoryPages: uint32(lim.MemoryMB) * 16, Timeout: time.Duration(lim.TimeoutMS) * time.Millisecond,
+	}}
+}
+
 // BenchmarkPipelineBreakdown interleaves, in every iteration, one pipeline
 // intent, one bare fresh-instance run of the same module under the same
 // limits (runtime.Engine.Invoke) and two audit appends, and reports the mean
@@ -88,14 +103,7 @@ func BenchmarkPipelineBreakdown(b *testing.B) {
 	a := h.newAgent(b)
 	body := intentBody(b, a)
 	ctx := context.Background()
-	tool, err := h.registry.Tool(realm, echoTool)
-	if err != nil {
-		b.Fatal(err)
-	}
-	lim := tool.Plugin.Compiled.Manifest.Limits
-	call := runtime.Call{Export: tool.Tool.Tool.Name, Input: echoInput, Limits: runtime.Limits{
-		MemoryPages: uint32(lim.MemoryMB) * 16, Timeout: time.Duration(lim.TimeoutMS) * time.Millisecond,
-	}}
+	tool, call := echoCall(b, h)
 	entry := audit.Entry{Realm: realm, Actor: a.key.DID(), Action: "invoke", Tool: echoTool,
 		Decision: "allow", Reason: "started", InputSHA256: identity.BodyHash(body)}
 	if _, _, err := h.intents.InvokeFresh(ctx, verifiedProof(b, h, a, body, time.Now()), body); err != nil {
@@ -140,14 +148,7 @@ func BenchmarkPipelineBreakdown(b *testing.B) {
 // ratio of the two.
 func BenchmarkPipelineParallel(b *testing.B) {
 	h := sharedHost(b)
-	tool, err := h.registry.Tool(realm, echoTool)
-	if err != nil {
-		b.Fatal(err)
-	}
-	lim := tool.Plugin.Compiled.Manifest.Limits
-	call := runtime.Call{Export: tool.Tool.Tool.Name, Input: echoInput, Limits: runtime.Limits{
-		MemoryPages: uint32(lim.MemoryMB) * 16, Timeout: time.Duration(lim.TimeoutMS) * time.Millisecond,
-	}}
+	tool, call := echoCall(b, h)
 	const agents = 8
 	as := make([]agent, agents)
 	bodies := make([][]byte, agents)
