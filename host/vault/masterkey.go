@@ -66,6 +66,10 @@ func loadMasterKey(ctx context.Context, db *sqldb.DB, dataDir string) (MasterKey
 		return masterKeyFrom(b)
 	}
 	path, mayCreate := keyFilePath(dataDir)
+	// Look for a pending rotation BEFORE reading the key file: a rotation
+	// renames master.key.new over master.key after its commit, so a key
+	// file read after seeing no pending file is never older than the rows.
+	_, pendErr := os.Lstat(path + pendingSuffix)
 	cur, err := readKeyFile(path)
 	switch {
 	case err == nil:
@@ -80,7 +84,7 @@ func loadMasterKey(ctx context.Context, db *sqldb.DB, dataDir string) (MasterKey
 	default:
 		return MasterKey{}, err
 	}
-	if _, err := os.Lstat(path + pendingSuffix); errors.Is(err, fs.ErrNotExist) {
+	if errors.Is(pendErr, fs.ErrNotExist) {
 		return cur, nil
 	}
 	if db == nil {

@@ -218,15 +218,9 @@ func (v *Vault) keyFor(ctx context.Context, want string) (MasterKey, error) {
 		return v.master, nil
 	}
 	if v.reload != nil {
-		// A rotation on another process renames master.key.new over
-		// master.key after its commit: a reload that read the old file just
-		// before that rename finds no pending key either. Reading again
-		// after the rename sees the new key.
-		for range 3 {
-			if k, err := v.reload(ctx); err == nil && k.ID() == want {
-				v.master = k
-				return k, nil
-			}
+		if k, err := v.reload(ctx); err == nil && k.ID() == want {
+			v.master = k
+			return k, nil
 		}
 	}
 	return MasterKey{}, fmt.Errorf("vault: %w: secrets are under master key id %s, this host has %s", ErrCrypto, want, v.master.ID())
