@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"sort"
+
+	"github.com/airlock-dev/airlock/internal/jsonscan"
 )
 
 // Result is what [Apply] made of an output.
@@ -129,8 +131,8 @@ func (a *applier) applyText(data []byte, findings []Finding) ([]byte, bool) {
 func (a *applier) applyJSON(data []byte, on func(Detector) bool) []byte {
 	var out []byte
 	last := 0
-	for _, lit := range stringLiterals(data) {
-		raw := data[lit.start:lit.end]
+	for _, lit := range jsonscan.StringLiterals(data) {
+		raw := data[lit.Start:lit.End]
 		var s []byte
 		if bytes.IndexByte(raw, '\\') < 0 {
 			s = raw[1 : len(raw)-1]
@@ -145,7 +147,7 @@ func (a *applier) applyJSON(data []byte, on func(Detector) bool) []byte {
 		if len(findings) == 0 {
 			continue
 		}
-		if lit.key {
+		if lit.Key {
 			for _, f := range findings {
 				a.note(f, false)
 			}
@@ -158,9 +160,9 @@ func (a *applier) applyJSON(data []byte, on func(Detector) bool) []byte {
 		if out == nil {
 			out = make([]byte, 0, len(data))
 		}
-		out = append(out, data[last:lit.start]...)
+		out = append(out, data[last:lit.Start]...)
 		out = append(out, encodeString(red)...)
-		last = lit.end
+		last = lit.End
 	}
 	if out == nil {
 		return data
@@ -175,40 +177,4 @@ func encodeString(s []byte) []byte {
 	enc.SetEscapeHTML(false)
 	_ = enc.Encode(string(s)) // encoding a string cannot fail
 	return bytes.TrimRight(buf.Bytes(), "\n")
-}
-
-// literal is the byte range of one JSON string literal, quotes included.
-type literal struct {
-	start, end int
-	key        bool
-}
-
-// stringLiterals returns the string literals of valid JSON in order. In
-// valid JSON every '"' outside a string opens one, and a string is an
-// object key when the next byte after it that is not white space is ':'.
-func stringLiterals(data []byte) []literal {
-	var lits []literal
-	for i := 0; i < len(data); i++ {
-		if data[i] != '"' {
-			continue
-		}
-		j := i + 1
-		for j < len(data) && data[j] != '"' {
-			if data[j] == '\\' {
-				j++
-			}
-			j++
-		}
-		if j >= len(data) {
-			break // unterminated: not valid JSON
-		}
-		end := j + 1
-		k := end
-		for k < len(data) && (data[k] == ' ' || data[k] == '\t' || data[k] == '\n' || data[k] == '\r') {
-			k++
-		}
-		lits = append(lits, literal{start: i, end: end, key: k < len(data) && data[k] == ':'})
-		i = end - 1
-	}
-	return lits
 }

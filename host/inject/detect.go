@@ -9,6 +9,8 @@ import (
 	"unicode/utf8"
 
 	"golang.org/x/text/unicode/norm"
+
+	"github.com/airlock-dev/airlock/internal/jsonscan"
 )
 
 // sep is what may stand between the words of a phrase: white space, HTML
@@ -200,8 +202,8 @@ func scanJSONStrings(text []byte, raw []Flag) []Flag {
 		return nil
 	}
 	var flags []Flag
-	for _, lit := range stringLiterals(text) {
-		quoted := text[lit[0]:lit[1]]
+	for _, lit := range jsonscan.StringLiterals(text) {
+		quoted := text[lit.Start:lit.End]
 		if bytes.IndexByte(quoted, '\\') < 0 {
 			continue // scanned as it is
 		}
@@ -211,40 +213,16 @@ func scanJSONStrings(text []byte, raw []Flag) []Flag {
 		}
 		seen := map[string]bool{}
 		for _, f := range raw {
-			if f.Start < lit[1] && f.End > lit[0] {
+			if f.Start < lit.End && f.End > lit.Start {
 				seen[f.Kind] = true
 			}
 		}
 		for _, f := range scanText([]byte(s), 0) {
 			if !seen[f.Kind] {
 				seen[f.Kind] = true
-				flags = append(flags, Flag{Kind: f.Kind, Start: lit[0], End: lit[1]})
+				flags = append(flags, Flag{Kind: f.Kind, Start: lit.Start, End: lit.End})
 			}
 		}
 	}
 	return flags
-}
-
-// stringLiterals returns the [start, end) of each string literal of valid
-// JSON, quotes included: in valid JSON every '"' outside a string opens one.
-func stringLiterals(data []byte) [][2]int {
-	var lits [][2]int
-	for i := 0; i < len(data); i++ {
-		if data[i] != '"' {
-			continue
-		}
-		j := i + 1
-		for j < len(data) && data[j] != '"' {
-			if data[j] == '\\' {
-				j++
-			}
-			j++
-		}
-		if j >= len(data) {
-			break
-		}
-		lits = append(lits, [2]int{i, j + 1})
-		i = j
-	}
-	return lits
 }
