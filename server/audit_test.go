@@ -33,6 +33,18 @@ func (f *failingAppender) Append(ctx context.Context, e audit.Entry) (int64, err
 	return f.next.Append(ctx, e)
 }
 
+// AppendAll counts each entry of the group; when one of them would fail,
+// the whole group fails and nothing is written, as in one commit.
+func (f *failingAppender) AppendAll(ctx context.Context, pre audit.Pre, es ...audit.Entry) ([]int64, error) {
+	for range es {
+		n := f.n.Add(1)
+		if from := f.failFrom.Load(); from > 0 && n >= from {
+			return nil, fmt.Errorf("audit: %w: test: disk full", audit.ErrUnavailable)
+		}
+	}
+	return f.next.AppendAll(ctx, pre, es...)
+}
+
 // failAfter makes the append k appends from now the first to fail.
 func (f *failingAppender) failAfter(k int64) { f.failFrom.Store(f.n.Load() + k) }
 

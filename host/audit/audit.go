@@ -105,9 +105,11 @@ type Entry struct {
 }
 
 // Appender records audit entries. It is what the rest of the host depends
-// on, so tests can inject a store that fails.
+// on, so tests can inject a store that fails. AppendAll is [Log.AppendAll]:
+// a group of entries and a precondition in one commit.
 type Appender interface {
 	Append(ctx context.Context, e Entry) (index int64, err error)
+	AppendAll(ctx context.Context, pre Pre, entries ...Entry) ([]int64, error)
 }
 
 // Entries limits.

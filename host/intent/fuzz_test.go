@@ -3,6 +3,7 @@ package intent
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"sync/atomic"
 	"testing"
@@ -25,6 +26,17 @@ func (noRevocations) Revoked(context.Context, string, store.RevocationKind, stri
 type countingAudit struct{ n atomic.Int64 }
 
 func (a *countingAudit) Append(context.Context, audit.Entry) (int64, error) { return a.n.Add(1), nil }
+
+func (a *countingAudit) AppendAll(_ context.Context, pre audit.Pre, es ...audit.Entry) ([]int64, error) {
+	if pre != nil {
+		return nil, errors.New("countingAudit has no transaction for a precondition")
+	}
+	idx := make([]int64, len(es))
+	for i := range es {
+		idx[i] = a.n.Add(1)
+	}
+	return idx, nil
+}
 
 // fuzzHost is one invocation's host calls under a grant that gives files
 // (read docs/, write scratch/) and nothing that could dial: no http hosts,

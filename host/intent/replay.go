@@ -20,12 +20,6 @@ type ReplayStore interface {
 	UseTx(ctx context.Context, tx *sqldb.Tx, jti string, exp time.Time) (fresh bool, err error)
 }
 
-// groupAppender is an audit log that writes several entries, and a
-// precondition, in one commit (audit.Log).
-type groupAppender interface {
-	AppendAll(ctx context.Context, pre audit.Pre, entries ...audit.Entry) ([]int64, error)
-}
-
 // replayState is the jti of a request whose proof was verified without
 // consuming it (InvokeFresh). It is recorded by the request's first audit
 // write, in the same commit.
@@ -96,38 +90,11 @@ func (s *Service) appendAll(ctx context.Context, entries ...audit.Entry) ([]int6
 			}
 		}
 	}
-	if ga, ok := s.Audit.(groupAppender); ok {
-		idx, err := ga.AppendAll(ctx, pre, entries...)
-		if pre != nil && (err == nil || errors.Is(err, identity.ErrReplay)) {
-			rs.done = true
-		}
-		return idx, err
-	}
-	// An appender without groups (a test's fault injection): the jti in a
-	// commit of its own, then one entry at a time.
-	if pre != nil {
-		fresh, err := s.Replay.Use(ctx, rs.jti, rs.until)
-		if err != nil {
-			return nil, fmt.Errorf("%w: replay store: %v", ErrUnavailable, err)
-		}
+	idx, err := s.Audit.AppendAll(ctx, pre, entries...)
+	if pre != nil && (err == nil || errors.Is(err, identity.ErrReplay)) {
 		rs.done = true
-		if !fresh {
-			return nil, fmt.Errorf("intent: %w: jti already used", identity.ErrReplay)
-		}
 	}
-	idx := make([]int64, 0, len(entries))
-	for _, e := range entries {
-		if e.Parent != nil && *e.Parent < 0 {
-			p := idx[int64(len(idx))+*e.Parent]
-			e.Parent = &p
-		}
-		i, err := s.Audit.Append(ctx, e)
-		if err != nil {
-			return nil, err
-		}
-		idx = append(idx, i)
-	}
-	return idx, nil
+	return idx, err
 }
 
 // appendOne is appendAll for one entry.
