@@ -9,7 +9,6 @@ import (
 	"github.com/airlock-dev/airlock/host/bundle"
 	"github.com/airlock-dev/airlock/host/registry"
 	"github.com/airlock-dev/airlock/host/runtime"
-	"github.com/airlock-dev/airlock/host/sqldb"
 	"github.com/airlock-dev/airlock/host/store"
 	"github.com/airlock-dev/airlock/internal/hosttest"
 	"github.com/airlock-dev/airlock/internal/pgtest"
@@ -26,13 +25,8 @@ type node struct {
 func openNode(t *testing.T, dsn string, engine *runtime.Engine) node {
 	t.Helper()
 	ctx := context.Background()
-	sdb, err := sqldb.OpenPostgres(ctx, dsn)
+	db, err := store.OpenURL(ctx, dsn, "")
 	if err != nil {
-		t.Fatal(err)
-	}
-	db, err := store.OpenDB(ctx, sdb)
-	if err != nil {
-		sdb.Close()
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })

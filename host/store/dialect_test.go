@@ -6,7 +6,6 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/airlock-dev/airlock/host/sqldb"
 	"github.com/airlock-dev/airlock/internal/pgtest"
 )
 
@@ -38,14 +37,9 @@ func eachDialect(t *testing.T, fn func(t *testing.T, open opener)) {
 		fn(t, func(t *testing.T) *DB {
 			t.Helper()
 			ctx := context.Background()
-			sdb, err := sqldb.OpenPostgres(ctx, dsn)
+			db, err := OpenURL(ctx, dsn, "")
 			if err != nil {
-				t.Fatalf("OpenPostgres: %v", err)
-			}
-			db, err := OpenDB(ctx, sdb)
-			if err != nil {
-				sdb.Close()
-				t.Fatalf("OpenDB: %v", err)
+				t.Fatalf("OpenURL: %v", err)
 			}
 			t.Cleanup(func() { db.Close() })
 			return db

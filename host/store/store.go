@@ -95,6 +95,22 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	return db, nil
 }
 
+// OpenURL opens the database a config's store setting names ("sqlite":
+// the file DATA/airlock.db; "postgres://…": that server, see sqldb.Open)
+// and applies the pending migrations.
+func OpenURL(ctx context.Context, storeURL, dataDir string) (*DB, error) {
+	sdb, err := sqldb.Open(ctx, storeURL, dataDir)
+	if err != nil {
+		return nil, err
+	}
+	db, err := OpenDB(ctx, sdb)
+	if err != nil {
+		sdb.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
 // OpenDB uses an open database (SQLite or PostgreSQL) and applies the
 // pending schema migrations. Closing the returned DB closes sdb.
 func OpenDB(ctx context.Context, sdb *sqldb.DB) (*DB, error) {

@@ -22,13 +22,8 @@ func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
 func pgNode(t *testing.T, dsn string) *sqldb.DB {
 	t.Helper()
 	ctx := context.Background()
-	sdb, err := sqldb.OpenPostgres(ctx, dsn)
+	db, err := store.OpenURL(ctx, dsn, "")
 	if err != nil {
-		t.Fatal(err)
-	}
-	db, err := store.OpenDB(ctx, sdb)
-	if err != nil {
-		sdb.Close()
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })

@@ -105,12 +105,7 @@ func Open(ctx context.Context, cfg *config.Config, opt Options) (_ *Node, err er
 	if !ok {
 		return nil, errors.New("host key must be Ed25519 (checkpoints are Ed25519 signed notes)")
 	}
-	sdb, err := sqldb.Open(ctx, cfg.Store, cfg.Data)
-	if err != nil {
-		return nil, err
-	}
-	if n.DB, err = store.OpenDB(ctx, sdb); err != nil {
-		sdb.Close()
+	if n.DB, err = store.OpenURL(ctx, cfg.Store, cfg.Data); err != nil {
 		return nil, err
 	}
 	if n.Audit, err = audit.Open(ctx, n.DB.SQLDB(), AuditOrigin(n.Key.DID()), priv, audit.WithLogger(logger)); err != nil {
@@ -174,7 +169,7 @@ func Open(ctx context.Context, cfg *config.Config, opt Options) (_ *Node, err er
 		Webhook: &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{Proxy: nil}},
 	}
 	calls := &budget.Calls{}
-	if sdb.Dialect() == sqldb.Postgres {
+	if n.DB.SQLDB().Dialect() == sqldb.Postgres {
 		// Several nodes serve as one host: the calls-per-minute budget is
 		// counted in the shared database, not per node.
 		calls.Shared = n.DB
