@@ -64,7 +64,7 @@ var benchShared struct {
 	err     error
 }
 
-func benchModules(b *testing.B) (*Engine, map[string]*Module) {
+func benchModules(b testing.TB) (*Engine, map[string]*Module) {
 	b.Helper()
 	wasm := map[string][]byte{}
 	for _, p := range benchPlugins {

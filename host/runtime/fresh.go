@@ -339,7 +339,7 @@ type freshPool struct {
 
 	trimTimer *time.Timer // releases idle workers (trim)
 
-	// created and discarded count workers (tests).
+	// created and discarded count workers: created-discarded are alive.
 	created, discarded atomic.Int64
 }
 
@@ -406,7 +406,11 @@ func (p *freshPool) get(ctx context.Context) (*worker, error) {
 		p.mu.Unlock()
 		return w, nil
 	}
-	if len(p.waiters) >= p.restoring {
+	// Make a new worker when every restore in flight is promised to a
+	// waiting call, or while the pool has fewer workers than it keeps idle:
+	// calls made one after another then alternate between two workers, and
+	// each restore runs while the next call does.
+	if len(p.waiters) >= p.restoring || p.created.Load()-p.discarded.Load() < int64(p.maxIdle) {
 		p.mu.Unlock()
 		return p.newWorker(ctx)
 	}
@@ -442,7 +446,6 @@ func (p *freshPool) get(ctx context.Context) (*worker, error) {
 // newWorker instantiates the module over a private mapping of the snapshot
 // image and sets its globals to the snapshot's.
 func (p *freshPool) newWorker(ctx context.Context) (w *worker, err error) {
-	p.created.Add(1)
 	alloc := &imageAllocator{image: p.image}
 	w = &worker{stderr: &switchWriter{}, funcs: map[string]api.Function{}}
 	cs := &callState{init: true, host: denyAll{}}
@@ -485,11 +488,13 @@ func (p *freshPool) newWorker(ctx context.Context) (w *worker, err error) {
 		}
 		w.globals = append(w.globals, g)
 	}
+	w.mem.forget() // undo the data segments' copies (the image has them)
 	if err := p.restore(w); err != nil {
 		w.discard()
 		return nil, err
 	}
 	w.pool = p
+	p.created.Add(1)
 	return w, nil
 }
 

@@ -4,11 +4,14 @@ package runtime
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
 	"sync"
-	"syscall"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/tetratelabs/wazero/experimental"
 )
@@ -21,27 +24,37 @@ const memoryImagesSupported = true
 // is restored, so huge pages save page faults and TLB misses.
 const madvHugepage = 14
 
-// memoryImage is a snapshot of linear memory. Each worker holds a private,
-// resident copy and restores it by copying the image over the whole
-// snapshot size after every call.
+// memoryImage is a snapshot of linear memory, kept in a sealed memfd that
+// every worker maps privately (copy-on-write) at the start of its memory.
 //
-// Why a full copy and not copy-on-write or dirty-page tracking: every
-// technique that finds the pages a call wrote does it through page faults
-// (a private mapping of a memfd dropped with MADV_DONTNEED, soft-dirty
-// bits, userfaultfd write protection read back with PAGEMAP_SCAN), and a
-// page fault costs 10-40 µs on the virtual machines Airlock was measured on
-// (see the package documentation), so a call that writes a hundred pages
-// would pay milliseconds. Copying 3-4 MiB of resident memory costs about
-// 100 µs and no fault.
+// Finding what a call wrote. A worker's page that the guest never wrote is
+// still the memfd's page in the page cache; the first write to it makes
+// the kernel copy it into a private anonymous page. /proc/self/pagemap
+// tells the two apart (bit 61: file page), so a restore reads one 8-byte
+// entry per page and compares with the image only the private pages, the
+// ones some call of this worker wrote, instead of the whole memory. A page
+// stays private once written (it is restored by copying, not dropped), so a
+// worker pays the copy-on-write fault (10-40 µs on the virtual machines
+// Airlock was measured on) once per page it ever writes, not once per call.
+// The pages no call writes — most of a Go module's data: type information,
+// function tables, strings — are never compared and are shared by all
+// workers.
+//
+// Where memfd sealing or /proc/self/pagemap is unavailable, a worker holds
+// a private copy of the image and a restore compares every page (tracked
+// false): correct, and about 50 µs for a 3 MiB Go module.
 type memoryImage struct {
 	data []byte
 	size uint64
 	// zero marks the restorePage-sized pages of data that are all zero:
 	// reset only checks them, and clears the ones a call wrote to.
 	zero []bool
+	// fd is the sealed memfd holding data, or -1.
+	fd int
 }
 
-// restorePage is the granularity of reset.
+// restorePage is the granularity of reset: the kernel's page size, which
+// the tracked restore requires (pageSizeOK).
 const restorePage = 4096
 
 // zeroPage is compared against to find pages a call left zero.
@@ -51,11 +64,70 @@ func newMemoryImage(mem []byte) (*memoryImage, error) {
 	if uint64(len(mem))%wasmPage != 0 {
 		return nil, errors.New("memory size is not a whole number of pages")
 	}
-	img := &memoryImage{data: mem, size: uint64(len(mem)), zero: make([]bool, len(mem)/restorePage)}
+	img := &memoryImage{data: mem, size: uint64(len(mem)), zero: make([]bool, len(mem)/restorePage), fd: -1}
 	for i := range img.zero {
 		img.zero[i] = bytes.Equal(mem[i*restorePage:(i+1)*restorePage], zeroPage[:])
 	}
+	if pageSizeOK && pagemap() != nil {
+		img.fd = sealedMemfd(mem) // -1 on failure: untracked workers
+	}
 	return img, nil
+}
+
+// pageSizeOK: the tracked restore reads one pagemap entry per restorePage.
+var pageSizeOK = os.Getpagesize() == restorePage
+
+// pagemap is /proc/self/pagemap, opened once, or nil where it cannot be
+// read.
+var pagemap = sync.OnceValue(func() *os.File {
+	f, err := os.Open("/proc/self/pagemap")
+	if err != nil {
+		return nil
+	}
+	var b [8]byte
+	if _, err := f.ReadAt(b[:], int64(uintptr(unsafe.Pointer(&zeroPage[0]))/restorePage*8)); err != nil {
+		_ = f.Close()
+		return nil
+	}
+	return f
+})
+
+// sealedMemfd returns a memfd holding data, sealed against any change, or
+// -1.
+func sealedMemfd(data []byte) int {
+	fd, err := unix.MemfdCreate("airlock-snapshot", unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING)
+	if err != nil {
+		return -1
+	}
+	for off := 0; off < len(data); {
+		n, err := unix.Pwrite(fd, data[off:], int64(off))
+		if err != nil || n <= 0 {
+			_ = unix.Close(fd)
+			return -1
+		}
+		off += n
+	}
+	if _, err := unix.FcntlInt(uintptr(fd), unix.F_ADD_SEALS,
+		unix.F_SEAL_WRITE|unix.F_SEAL_GROW|unix.F_SEAL_SHRINK|unix.F_SEAL_SEAL); err != nil {
+		_ = unix.Close(fd)
+		return -1
+	}
+	return fd
+}
+
+// restorePageAt makes page i of dst equal to the image's page i, writing
+// only when it differs.
+func (img *memoryImage) restorePageAt(dst []byte, i int) {
+	d := dst[i*restorePage : (i+1)*restorePage]
+	if !img.zero[i] {
+		if src := img.data[i*restorePage : (i+1)*restorePage]; !bytes.Equal(d, src) {
+			copy(d, src)
+		}
+		return
+	}
+	if !bytes.Equal(d, zeroPage[:]) {
+		clear(d)
+	}
 }
 
 // restore makes dst (of the image's size) equal to the image: each page is
@@ -63,18 +135,48 @@ func newMemoryImage(mem []byte) (*memoryImage, error) {
 // Comparing reads both copies but writes nothing for the pages a call did
 // not change, most of them; it is faster than copying every page.
 func (img *memoryImage) restore(dst []byte) {
-	for i, z := range img.zero {
-		d := dst[i*restorePage : (i+1)*restorePage]
-		if !z {
-			if src := img.data[i*restorePage : (i+1)*restorePage]; !bytes.Equal(d, src) {
-				copy(d, src)
-			}
+	for i := range img.zero {
+		img.restorePageAt(dst, i)
+	}
+}
+
+// Bits of a /proc/self/pagemap entry (Documentation/admin-guide/mm/pagemap.rst).
+const (
+	pmPresent = 1 << 63
+	pmSwap    = 1 << 62
+	pmFile    = 1 << 61
+)
+
+// restoreTracked does what restore does, for a dst mapped over the memfd:
+// only the pages that are not the memfd's own are compared. entries is a
+// buffer of 8 bytes per page. It reports false, having changed nothing,
+// when pagemap cannot be read; the caller then restores every page.
+//
+// A page is the memfd's, and so equal to the image, when it is present as
+// a file page, or neither present nor swapped (the next access reads the
+// memfd). Anything else — a private copy, present or swapped out, or a
+// page being migrated — is compared.
+func (img *memoryImage) restoreTracked(dst, entries []byte) bool {
+	f := pagemap()
+	n := len(img.zero)
+	if f == nil || len(dst) != n*restorePage || len(entries) < 8*n {
+		return false
+	}
+	base := uintptr(unsafe.Pointer(&dst[0]))
+	if base%restorePage != 0 {
+		return false
+	}
+	if _, err := f.ReadAt(entries[:8*n], int64(base/restorePage*8)); err != nil {
+		return false
+	}
+	for i := range n {
+		e := binary.LittleEndian.Uint64(entries[8*i:])
+		if (e&pmPresent != 0 && e&pmFile != 0) || e&(pmPresent|pmSwap) == 0 {
 			continue
 		}
-		if !bytes.Equal(d, zeroPage[:]) {
-			clear(d)
-		}
+		img.restorePageAt(dst, i)
 	}
+	return true
 }
 
 // clearPages zeroes the pages of b that are not zero.
@@ -87,23 +189,40 @@ func clearPages(b []byte) {
 	}
 }
 
-// release drops the image; workers keep their copies.
-func (img *memoryImage) release() {}
+// release closes the memfd; the workers' mappings keep its pages.
+func (img *memoryImage) release() {
+	if img.fd >= 0 {
+		_ = unix.Close(img.fd)
+		img.fd = -1
+	}
+}
 
 // mapping reserves maxBytes of address space (no memory is committed until
-// it is touched) and copies the image at its start.
-func (img *memoryImage) mapping(maxBytes uint64) ([]byte, error) {
+// it is touched) with the image at its start: a private mapping of the
+// memfd (tracked), or a copy.
+func (img *memoryImage) mapping(maxBytes uint64) (region []byte, tracked bool, err error) {
 	pageSize := uint64(os.Getpagesize())
 	reserve := max(maxBytes, img.size, pageSize)
 	reserve = (reserve + pageSize - 1) / pageSize * pageSize
-	region, err := syscall.Mmap(-1, 0, int(reserve), syscall.PROT_READ|syscall.PROT_WRITE,
-		syscall.MAP_PRIVATE|syscall.MAP_ANONYMOUS|syscall.MAP_NORESERVE)
+	region, err = unix.Mmap(-1, 0, int(reserve), unix.PROT_READ|unix.PROT_WRITE,
+		unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_NORESERVE)
 	if err != nil {
-		return nil, fmt.Errorf("reserving memory: %w", err)
+		return nil, false, fmt.Errorf("reserving memory: %w", err)
 	}
-	_ = syscall.Madvise(region, madvHugepage) // advice only
+	if img.fd >= 0 && img.size > 0 {
+		_, err := unix.MmapPtr(img.fd, 0, unsafe.Pointer(&region[0]), uintptr(img.size),
+			unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_FIXED)
+		if err == nil {
+			if tail := region[img.size:]; len(tail) > 0 {
+				_ = unix.Madvise(tail, madvHugepage) // advice only
+			}
+			return region, true, nil
+		}
+		// The reservation is intact (MAP_FIXED failed before replacing it).
+	}
+	_ = unix.Madvise(region, madvHugepage) // advice only
 	copy(region, img.data)
-	return region, nil
+	return region, false, nil
 }
 
 // imageAllocator is the wazero memory allocator of a new worker: its one
@@ -120,11 +239,14 @@ func (a *imageAllocator) Allocate(_, maxBytes uint64) experimental.LinearMemory 
 	if a.mem != nil {
 		panic(errors.New("runtime: module with more than one memory"))
 	}
-	region, err := a.image.mapping(maxBytes)
+	region, tracked, err := a.image.mapping(maxBytes)
 	if err != nil {
 		panic(err)
 	}
-	a.mem = &snapMemory{region: region, max: maxBytes, image: a.image}
+	a.mem = &snapMemory{region: region, max: maxBytes, image: a.image, tracked: tracked}
+	if tracked {
+		a.mem.entries = make([]byte, 8*len(a.image.zero))
+	}
 	return a.mem
 }
 
@@ -133,6 +255,10 @@ func (a *imageAllocator) Allocate(_, maxBytes uint64) experimental.LinearMemory 
 type snapMemory struct {
 	region []byte
 	image  *memoryImage
+	// tracked: the region starts with a private mapping of the image's
+	// memfd, restored with restoreTracked; entries is its pagemap buffer.
+	tracked bool
+	entries []byte
 
 	mu   sync.Mutex
 	buf  []byte // the memory as wazero sees it
@@ -168,10 +294,25 @@ func (m *snapMemory) reset() error {
 	if size < m.image.size {
 		return errors.New("memory smaller than the snapshot")
 	}
-	m.image.restore(m.buf[:m.image.size])
+	if !m.tracked || !m.image.restoreTracked(m.buf[:m.image.size], m.entries) {
+		m.image.restore(m.buf[:m.image.size])
+	}
 	clearPages(m.buf[m.image.size:])
 	m.buf = m.buf[:m.image.size:m.image.size]
 	return nil
+}
+
+// forget drops every private copy of the image's pages, so the memory is
+// the memfd's pages again: wazero writes the module's data segments into a
+// new instance's memory, which copies every page they cover.
+func (m *snapMemory) forget() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.tracked && m.region != nil {
+		if err := unix.Madvise(m.region[:m.image.size], unix.MADV_DONTNEED); err != nil {
+			m.tracked = false // restore compares every page instead
+		}
+	}
 }
 
 // grown reports whether the memory is larger than the snapshot.
@@ -199,7 +340,7 @@ func (m *snapMemory) unmap() {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.region != nil {
-		_ = syscall.Munmap(m.region)
+		_ = unix.Munmap(m.region)
 		m.region, m.buf = nil, nil
 	}
 }

@@ -33,3 +33,4 @@ func (*snapMemory) grown() bool           { return true }
 func (*snapMemory) startCall()            {}
 func (*snapMemory) nearLimit(uint64) bool { return false }
 func (*snapMemory) unmap()                {}
+func (*snapMemory) forget()               {}
