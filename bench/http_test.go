@@ -213,7 +213,9 @@ func BenchmarkHTTPIntents(b *testing.B) {
 				}
 			}
 			b.ResetTimer()
+			cpu0 := processCPU()
 			res, err := runLoad(ctx, clients, b.N)
+			cpu := processCPU() - cpu0
 			b.StopTimer()
 			if err != nil {
 				b.Fatal(err)
@@ -222,6 +224,8 @@ func BenchmarkHTTPIntents(b *testing.B) {
 				b.Logf("%d of %d requests failed %v; first: %v", f, b.N, res.failed, res.firstFail)
 			}
 			b.ReportMetric(float64(len(res.latencies))/res.elapsed.Seconds(), "req/s")
+			// CPU of the host and the load generator together, per request.
+			b.ReportMetric(float64(cpu.Microseconds())/float64(b.N), "cpu-us/req")
 			b.ReportMetric(float64(res.failures()), "failed")
 			b.ReportMetric(milliseconds(res.quantile(0.50)), "p50-ms")
 			b.ReportMetric(milliseconds(res.quantile(0.99)), "p99-ms")

@@ -147,6 +147,7 @@ func (s *Service) Pending(ctx context.Context, realm string) ([]PendingView, err
 // stands now (an expired or revoked grant still refuses). Each intent is
 // decided once: a replayed approval finds nothing pending (not found).
 func (s *Service) Decide(ctx context.Context, operator, realm, id, decision, request string) (*IntentView, *Outcome, error) {
+	ctx = withPolicyMemo(ctx)
 	out := &Outcome{Seq: -1, Decision: "deny"}
 	if s.Approvals == nil {
 		return nil, out, ErrNotFound

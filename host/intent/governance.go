@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/airlock-dev/airlock/host/audit"
@@ -36,15 +37,46 @@ type Governance struct {
 }
 
 // policyFor returns the realm's policy (the defaults when none is stored).
+// Within one intent (withPolicyMemo) every decision uses the policy read by
+// the first one: the schedule, the gate, the output filters and the
+// monitor see one version, and the store is read once.
 func (s *Service) policyFor(ctx context.Context, realm string) (*policy.Policy, error) {
 	if s.Governance == nil || s.Governance.Policies == nil {
 		return policy.Default(realm), nil
+	}
+	memo, _ := ctx.Value(policyMemoKey{}).(*policyMemo)
+	if memo != nil {
+		memo.mu.Lock()
+		defer memo.mu.Unlock()
+		if p := memo.byRealm[realm]; p != nil {
+			return p, nil
+		}
 	}
 	p, err := s.Governance.Policies.Get(ctx, realm)
 	if err != nil {
 		return nil, fmt.Errorf("%w: policy store: %v", ErrUnavailable, err)
 	}
+	if memo != nil {
+		memo.byRealm[realm] = p
+	}
 	return p, nil
+}
+
+// policyMemo holds the policies one intent has read, by realm.
+type policyMemo struct {
+	mu      sync.Mutex
+	byRealm map[string]*policy.Policy
+}
+
+type policyMemoKey struct{}
+
+// withPolicyMemo returns ctx carrying a policy memo, unless it has one (a
+// nested tool call shares its intent's).
+func withPolicyMemo(ctx context.Context) context.Context {
+	if _, ok := ctx.Value(policyMemoKey{}).(*policyMemo); ok {
+		return ctx
+	}
+	return context.WithValue(ctx, policyMemoKey{}, &policyMemo{byRealm: map[string]*policy.Policy{}})
 }
 
 // DLPModes implements Filters from the realm's policy.

@@ -290,6 +290,7 @@ const (
 // Invoke runs one intent for the agent that signed proof. On error the
 // Outcome still carries the audit index of the denial.
 func (s *Service) Invoke(ctx context.Context, proof *identity.Proof, body []byte) (*Result, *Outcome, error) {
+	ctx = withPolicyMemo(ctx)
 	out := &Outcome{Seq: -1, Decision: "deny"}
 	entry := audit.Entry{Actor: proof.Iss, Action: "invoke", Request: proof.Jti, InputSHA256: sha(body)}
 	deny := func(err error) (*Result, *Outcome, error) {

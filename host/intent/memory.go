@@ -100,6 +100,7 @@ type memoryRequest struct {
 // its grant must give the memory capability, and the store is always that
 // agent's own in the grant's realm.
 func (s *Service) ServeMemory(ctx context.Context, op MemoryOp, proof *identity.Proof, body []byte) (any, *Outcome, error) {
+	ctx = withPolicyMemo(ctx)
 	out := &Outcome{Seq: -1, Decision: "deny"}
 	entry := audit.Entry{Actor: proof.Iss, Action: "memory_" + string(op), Request: proof.Jti, InputSHA256: sha(body)}
 	deny := func(err error) (any, *Outcome, error) { return nil, out, s.denied(ctx, entry, out, err) }

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -388,8 +387,25 @@ func (e *Engine) newFreshPool(ctx context.Context, wasm []byte, layout *stateLay
 	snap.memory = nil // the image holds it
 	return &freshPool{
 		e: e, rt: rt, cm: cm, layout: layout, snap: snap, image: image, pages: pages,
-		maxIdle: max(2, runtime.GOMAXPROCS(0)),
+		maxIdle: idleWorkers(image.size),
 	}, nil
+}
+
+// alternateWorkers is how many workers a pool makes before a call waits
+// for a restore in flight rather than making another.
+const alternateWorkers = 2
+
+// idleMemoryBudget bounds the memory of one pool's idle workers, counting
+// each as a whole private copy of the snapshot (an upper bound: workers
+// share the pages no call wrote, see memoryImage).
+const idleMemoryBudget = 256 << 20
+
+// idleWorkers is how many restored workers a pool keeps for a snapshot of
+// size bytes: enough that concurrent calls do not make a new worker each
+// (instantiating a Go module costs milliseconds), within idleMemoryBudget,
+// at least 2 and at most 64.
+func idleWorkers(size uint64) int {
+	return int(min(max(idleMemoryBudget/max(size, 1), 2), 64))
 }
 
 // get returns an idle worker, a worker being restored (when there is one
@@ -407,10 +423,10 @@ func (p *freshPool) get(ctx context.Context) (*worker, error) {
 		return w, nil
 	}
 	// Make a new worker when every restore in flight is promised to a
-	// waiting call, or while the pool has fewer workers than it keeps idle:
+	// waiting call, or while the pool has fewer than alternateWorkers:
 	// calls made one after another then alternate between two workers, and
 	// each restore runs while the next call does.
-	if len(p.waiters) >= p.restoring || p.created.Load()-p.discarded.Load() < int64(p.maxIdle) {
+	if len(p.waiters) >= p.restoring || p.created.Load()-p.discarded.Load() < alternateWorkers {
 		p.mu.Unlock()
 		return p.newWorker(ctx)
 	}

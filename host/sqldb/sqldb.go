@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -12,7 +13,7 @@ import (
 	"sync"
 	"time"
 
-	_ "modernc.org/sqlite" // registers the "sqlite" driver
+	"modernc.org/sqlite" // registers the "sqlite" driver
 )
 
 // Dialect is the SQL dialect of a DB.
@@ -45,6 +46,7 @@ const FileMode os.FileMode = 0o600
 type DB struct {
 	sql     *sql.DB
 	read    *sql.DB // SQLite: a pool of query-only connections; PostgreSQL: sql
+	ckpt    *sql.DB // SQLite: the checkpointer's connection; PostgreSQL: nil
 	dialect Dialect
 	dsn     string // PostgreSQL only: for the LISTEN connections
 
@@ -84,6 +86,11 @@ var sqlitePragmas = []string{
 	"journal_mode(WAL)",
 	"synchronous(FULL)",
 	"foreign_keys(ON)",
+	// Commits never checkpoint: the checkpointer does, off the commit path
+	// (checkpointLoop). A WAL that a checkpoint emptied is cut back to
+	// 64 MiB when it restarts.
+	"wal_autocheckpoint(0)",
+	"journal_size_limit(67108864)",
 }
 
 // OpenSQLite opens or creates the SQLite database at path with mode 0600.
@@ -100,6 +107,7 @@ func OpenSQLite(ctx context.Context, path string) (*DB, error) {
 	if err := createPrivate(abs); err != nil {
 		return nil, fmt.Errorf("sqldb: %w", err)
 	}
+	useFdatasync()
 	q := make([]string, 0, len(sqlitePragmas)+1)
 	for _, p := range sqlitePragmas {
 		q = append(q, "_pragma="+p)
@@ -107,7 +115,7 @@ func OpenSQLite(ctx context.Context, path string) (*DB, error) {
 	// Read-write transactions take the write lock at BEGIN, so a transaction
 	// that reads before it writes never fails with SQLITE_BUSY half-way.
 	q = append(q, "_txlock=immediate")
-	sqlDB, err := sql.Open("sqlite", abs+"?"+strings.Join(q, "&"))
+	sqlDB, err := openSQLite(abs + "?" + strings.Join(q, "&"))
 	if err != nil {
 		return nil, fmt.Errorf("sqldb: open %s: %w", abs, err)
 	}
@@ -121,14 +129,69 @@ func OpenSQLite(ctx context.Context, path string) (*DB, error) {
 	// Readers: WAL lets them run while the writer commits, so a lookup never
 	// waits for another request's fsync. query_only makes a write through
 	// them fail instead of bypassing the writer.
-	readDB, err := sql.Open("sqlite", abs+"?"+strings.Join(append(q[:len(q)-1:len(q)-1], "_pragma=query_only(1)"), "&"))
+	readDB, err := openSQLite(abs + "?" + strings.Join(append(q[:len(q)-1:len(q)-1], "_pragma=query_only(1)"), "&"))
 	if err != nil {
 		sqlDB.Close()
 		return nil, fmt.Errorf("sqldb: open %s: %w", abs, err)
 	}
 	readDB.SetMaxOpenConns(readers)
 	readDB.SetMaxIdleConns(readers)
-	return &DB{sql: sqlDB, read: readDB, dialect: SQLite, done: make(chan struct{})}, nil
+	ckptDB, err := openSQLite(abs + "?" + strings.Join(q[:len(q)-1], "&"))
+	if err != nil {
+		sqlDB.Close()
+		readDB.Close()
+		return nil, fmt.Errorf("sqldb: open %s: %w", abs, err)
+	}
+	ckptDB.SetMaxOpenConns(1)
+	db := &DB{sql: sqlDB, read: readDB, ckpt: ckptDB, dialect: SQLite, done: make(chan struct{})}
+	db.wg.Add(1)
+	go db.checkpointLoop()
+	return db, nil
+}
+
+// checkpointEvery is how often the checkpointer copies the WAL into the
+// database file.
+const checkpointEvery = time.Second
+
+// checkpointLoop runs a PASSIVE checkpoint every checkpointEvery until the
+// DB closes. With SQLite's automatic checkpoint, the commit that crosses
+// 1000 WAL pages copies them into the database and syncs it before it
+// returns, stalling every caller of its group commit for milliseconds;
+// here that work runs on its own connection, in parallel with commits (a
+// PASSIVE checkpoint never blocks the writer or the readers). Durability
+// is the WAL's: a commit is acknowledged once the WAL is synced
+// (synchronous FULL), checkpointed or not.
+func (db *DB) checkpointLoop() {
+	defer db.wg.Done()
+	t := time.NewTicker(checkpointEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-db.done:
+			return
+		case <-t.C:
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		var busy, frames, done int
+		if err := db.ckpt.QueryRowContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &frames, &done); err != nil {
+			slog.Default().Debug("sqldb: checkpoint", "error", err)
+		}
+		cancel()
+	}
+}
+
+// useFdatasync makes SQLite commit with fdatasync(2) instead of fsync(2),
+// as SQLite's own Linux builds do (the transpiled library keeps the
+// source default): a WAL commit then waits for the data and the file's
+// size, not for its timestamps to go through the file system's journal.
+// Durability is the same. Where the platform has no fdatasync, commits
+// keep fsync.
+var useFdatasync = sync.OnceFunc(func() { _, _ = sqlite.Fdatasync(true) })
+
+// openSQLite returns a pool of SQLite connections to dsn, each with its
+// statement cache (stmtcache.go).
+func openSQLite(dsn string) (*sql.DB, error) {
+	return sql.OpenDB(stmtConnector{drv: &sqlite.Driver{}, dsn: dsn}), nil
 }
 
 // readers is the size of the SQLite reader pool.
@@ -170,6 +233,9 @@ func (db *DB) Close() error {
 		close(db.done)
 		db.wg.Wait()
 		err := db.sql.Close()
+		if db.ckpt != nil {
+			err = errors.Join(err, db.ckpt.Close())
+		}
 		if db.read != db.sql {
 			err = errors.Join(err, db.read.Close())
 		}
