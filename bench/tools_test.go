@@ -54,7 +54,7 @@ var errNotBuilt = errors.New("not built")
 
 // benchTool is one tool the tool benchmarks call.
 type benchTool struct {
-	name   string // row name in the results: go-trivial, go-echo, as-echo
+	name   string // row name in the results: go-trivial, go-echo, go-echo-cold, as-echo
 	export string
 	input  []byte
 	want   []byte // the exact answer
@@ -69,6 +69,10 @@ var benchTools = []benchTool{
 	{
 		name: "go-echo", export: "echo", input: echoInput, want: echoInput,
 		load: func(tb testing.TB) ([]byte, error) { return wasmbuild.Build(tb, "plugins/echo"), nil },
+	},
+	{
+		name: "go-echo-cold", export: "echo", input: echoInput, want: echoInput,
+		load: func(tb testing.TB) ([]byte, error) { return wasmbuild.Build(tb, "bench/testdata/coldecho"), nil },
 	},
 	{
 		name: "as-echo", export: "echo", input: echoInput, want: echoInput,
