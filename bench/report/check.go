@@ -135,6 +135,7 @@ const (
 	BenchTool              = "BenchmarkTool"
 	BenchPipeline          = "BenchmarkPipeline"
 	BenchPipelineBreakdown = "BenchmarkPipelineBreakdown"
+	BenchPipelineParallel  = "BenchmarkPipelineParallel"
 	BenchHTTP              = "BenchmarkHTTPIntents"
 	BenchAuditAppends      = "BenchmarkAuditAppends"
 	BenchAuditVerify1M     = "BenchmarkAuditVerify1M"

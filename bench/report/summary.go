@@ -46,6 +46,9 @@ var targets = []target{
 	{"full pipeline vs fresh-state call (interleaved)", "≤ 1.5×", "×",
 		valueOf(Ref{BenchPipelineBreakdown, "pipeline/fresh"}),
 		func(v float64) bool { return v <= 1.5 }},
+	{"full pipeline vs fresh-state call, amortised at 8 agents", "≤ 1.5×", "×",
+		valueOf(Ref{BenchPipelineParallel, "pipeline/fresh"}),
+		func(v float64) bool { return v <= 1.5 }},
 	{"signed intents over HTTP, 8 agents", "≥ 2000 req/s", "req/s",
 		valueOf(Ref{HTTPBench(8), "req/s"}),
 		func(v float64) bool { return v >= 2000 }},
@@ -176,7 +179,7 @@ func Summary(w io.Writer, s *Set) {
 	section(w, "Tools: one call (mean ns/op; fresh-state p50 is the median)", &tt)
 
 	pt := table{head: []string{"measure", "value"}}
-	mark(BenchPipeline, BenchPipelineBreakdown)
+	mark(BenchPipeline, BenchPipelineBreakdown, BenchPipelineParallel)
 	if s.Has(BenchPipeline) {
 		pt.add("pipeline (intent.Service.Invoke, proof verified)", s.cell(BenchPipeline, "ns/op", Duration))
 		pt.add("pipeline / fresh-state go-echo (separate benchmarks)", s.ratioCell(BenchPipeline, ToolBench("go-echo", "fresh")))
@@ -187,6 +190,11 @@ func Summary(w io.Writer, s *Set) {
 		pt.add("interleaved: 2 audit appends", s.cell(BenchPipelineBreakdown, "2appends-ms", ms))
 		pt.add("interleaved: pipeline/fresh", s.cell(BenchPipelineBreakdown, "pipeline/fresh", ratio))
 	}
+	if s.Has(BenchPipelineParallel) {
+		pt.add("8 agents at once, per intent: pipeline", s.cell(BenchPipelineParallel, "pipeline-us/op", us))
+		pt.add("8 agents at once, per call: fresh-state call", s.cell(BenchPipelineParallel, "fresh-us/op", us))
+		pt.add("8 agents at once: pipeline/fresh", s.cell(BenchPipelineParallel, "pipeline/fresh", ratio))
+	}
 	for _, p := range []string{"BenchmarkAuditAppend", "BenchmarkProofVerify", "BenchmarkGrantVerify", "BenchmarkSignRequest"} {
 		mark(p)
 		if s.Has(p) {
@@ -195,7 +203,7 @@ func Summary(w io.Writer, s *Set) {
 	}
 	section(w, "Pipeline and its parts", &pt)
 
-	ht := table{head: []string{"agents", "req/s", "p50", "p99", "p999", "failed"}}
+	ht := table{head: []string{"agents", "req/s", "p50", "p99", "p999", "CPU per request (host + load generator)", "failed"}}
 	for _, n := range []int{8, 32} {
 		b := HTTPBench(n)
 		mark(b)
@@ -203,7 +211,7 @@ func Summary(w io.Writer, s *Set) {
 			continue
 		}
 		ht.add(fmt.Sprint(n), s.cell(b, "req/s", num), s.cell(b, "p50-ms", ms), s.cell(b, "p99-ms", ms),
-			s.cell(b, "p999-ms", ms), s.cell(b, "failed", num))
+			s.cell(b, "p999-ms", ms), s.cell(b, "cpu-us/req", us), s.cell(b, "failed", num))
 	}
 	section(w, "Signed intents over HTTP (loopback, closed loop)", &ht)
 
