@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/airlock-dev/airlock/internal/proccpu"
 	"net"
 	"net/http"
 	"net/netip"
@@ -213,9 +214,9 @@ func BenchmarkHTTPIntents(b *testing.B) {
 				}
 			}
 			b.ResetTimer()
-			cpu0 := processCPU()
+			cpu0 := proccpu.Used()
 			res, err := runLoad(ctx, clients, b.N)
-			cpu := processCPU() - cpu0
+			cpu := proccpu.Used() - cpu0
 			b.StopTimer()
 			if err != nil {
 				b.Fatal(err)

@@ -159,7 +159,7 @@ func AppendBench(db string, appenders int) string {
 }
 
 // Tools are the BenchmarkTool tools, in table order.
-var Tools = []string{"go-trivial", "go-echo", "as-echo"}
+var Tools = []string{"go-trivial", "go-echo", "go-echo-cold", "as-echo"}
 
 // DefaultRules are the checks of `make bench-check`:
 //

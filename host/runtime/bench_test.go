@@ -22,6 +22,7 @@ package runtime
 import (
 	"bytes"
 	"context"
+	"github.com/airlock-dev/airlock/internal/proccpu"
 	"io"
 	"log/slog"
 	"sync"
@@ -203,7 +204,7 @@ func BenchmarkFreshState(b *testing.B) {
 				}
 			}
 			p.restored.Wait()
-			cpu0 := benchCPU()
+			cpu0 := proccpu.Used()
 			for b.Loop() {
 				out, err := e.Invoke(ctx, m, call)
 				if err != nil {
@@ -212,7 +213,7 @@ func BenchmarkFreshState(b *testing.B) {
 				benchCheck(b, bp, out)
 			}
 			p.restored.Wait()
-			b.ReportMetric(float64(benchCPU()-cpu0)/float64(b.N), "cpu-ns/op")
+			b.ReportMetric(float64(proccpu.Used()-cpu0)/float64(b.N), "cpu-ns/op")
 		})
 	}
 }

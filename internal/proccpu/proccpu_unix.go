@@ -1,14 +1,15 @@
 //go:build unix
 
-package runtime
+package proccpu
 
 import (
 	"syscall"
 	"time"
 )
 
-// benchCPU is the process's user and system CPU time so far.
-func benchCPU() time.Duration {
+// Used is the process's user and system CPU time so far (getrusage), or 0
+// when it cannot be read.
+func Used() time.Duration {
 	var ru syscall.Rusage
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
 		return 0
