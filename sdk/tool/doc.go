@@ -8,8 +8,16 @@
 //
 //	GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -o tool.wasm .
 //
+//	var _ = tool.Warm[input, output]() // optional, see Warm
+//
 //	//go:wasmexport echo
 //	func echo() int32 { return tool.Handle(run) }
+//
+// Airlock runs every call from a snapshot taken after the module's
+// initialisation, so a cache a call fills is gone by the next call. [Warm]
+// builds encoding/json's codecs for a tool's input and output types while
+// the module initialises, which is in the snapshot: for a small JSON tool
+// it cuts a call from about 350 µs to 80 µs.
 //
 // Every file but this one is built for wasip1 only.
 //
