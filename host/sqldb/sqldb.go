@@ -149,6 +149,10 @@ func OpenSQLite(ctx context.Context, path string) (*DB, error) {
 	return db, nil
 }
 
+// maxWALFrames is the WAL size (in pages) past which the checkpointer
+// restarts the WAL instead of copying it passively: 256 MiB of 4 KiB pages.
+const maxWALFrames = 1 << 16
+
 // checkpointEvery is how often the checkpointer copies the WAL into the
 // database file.
 const checkpointEvery = time.Second
@@ -165,6 +169,7 @@ func (db *DB) checkpointLoop() {
 	defer db.wg.Done()
 	t := time.NewTicker(checkpointEvery)
 	defer t.Stop()
+	restart := false
 	for {
 		select {
 		case <-db.done:
@@ -172,11 +177,19 @@ func (db *DB) checkpointLoop() {
 		case <-t.C:
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		var busy, frames, done int
-		if err := db.ckpt.QueryRowContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &frames, &done); err != nil {
+		mode := "PASSIVE"
+		if restart {
+			mode = "RESTART"
+		}
+		var busy, frames, copied int
+		if err := db.ckpt.QueryRowContext(ctx, "PRAGMA wal_checkpoint("+mode+")").Scan(&busy, &frames, &copied); err != nil {
 			slog.Default().Debug("sqldb: checkpoint", "error", err)
 		}
 		cancel()
+		// A WAL that passive checkpoints never get to restart (readers
+		// always on it) would grow without bound: past maxWALFrames the
+		// next checkpoint waits for the readers and restarts it.
+		restart = frames > maxWALFrames
 	}
 }
 
