@@ -19,8 +19,8 @@ import (
 
 type noRevocations struct{}
 
-func (noRevocations) Revoked(context.Context, string, store.RevocationKind, string) (bool, error) {
-	return false, nil
+func (noRevocations) RevokedAny(context.Context, string, ...store.Subject) (store.Subject, bool, error) {
+	return store.Subject{}, false, nil
 }
 
 type countingAudit struct{ n atomic.Int64 }

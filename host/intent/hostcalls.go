@@ -149,23 +149,22 @@ func (h *hostCalls) Call(ctx context.Context, fn abi.Function, req []byte) []byt
 		h.Denied(ctx, fn)
 		return fail(abi.CodeForbidden, "host function "+string(fn)+" not granted")
 	}
-	// Revocation reaches running tools: every call re-checks it.
-	if err := h.svc.checkRevoked(ctx, h.call.grant); err != nil {
-		h.record(ctx, "host_call", "deny", string(fn)+": "+reasonOf(err))
-		if errors.Is(err, ErrRevoked) {
-			return fail(abi.CodeGrantRevoked, "the grant or agent was revoked")
-		}
-		return fail(abi.CodeUnavailable, "revocation state unavailable")
-	}
-	// So does the revocation of the tool's publisher.
-	revoked, err := h.svc.Revocations.Revoked(ctx, h.call.grant.Claims.Realm, store.KindPublisher, h.plugin.Record.Publisher)
-	if err != nil {
+	// Revocation reaches running tools: every call re-checks the grant,
+	// the agent and the tool's publisher (one query).
+	g := h.call.grant
+	sub, revoked, err := h.svc.Revocations.RevokedAny(ctx, g.Claims.Realm,
+		store.Subject{Kind: store.KindGrant, ID: g.Claims.Jti}, store.Subject{Kind: store.KindAgent, ID: g.Claims.Sub},
+		store.Subject{Kind: store.KindPublisher, ID: h.plugin.Record.Publisher})
+	switch {
+	case err != nil:
 		h.record(ctx, "host_call", "deny", string(fn)+": revocation store unavailable")
 		return fail(abi.CodeUnavailable, "revocation state unavailable")
-	}
-	if revoked {
+	case revoked && sub.Kind == store.KindPublisher:
 		h.record(ctx, "host_call", "deny", string(fn)+": publisher revoked")
 		return fail(abi.CodeForbidden, "the tool's publisher was revoked")
+	case revoked:
+		h.record(ctx, "host_call", "deny", string(fn)+": "+reasonOf(fmt.Errorf("%w: %s revoked", ErrRevoked, sub.Kind)))
+		return fail(abi.CodeGrantRevoked, "the grant or agent was revoked")
 	}
 	switch fn {
 	case abi.FuncLog:

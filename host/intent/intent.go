@@ -95,7 +95,8 @@ type Limits struct {
 
 // Revocations answers revocation questions (the store).
 type Revocations interface {
-	Revoked(ctx context.Context, realm string, kind store.RevocationKind, subject string) (bool, error)
+	// RevokedAny reports the first of subjects, in order, revoked in realm.
+	RevokedAny(ctx context.Context, realm string, subjects ...store.Subject) (store.Subject, bool, error)
 }
 
 // Service runs intents. All fields are required unless noted.
@@ -373,7 +374,7 @@ func (s *Service) run(ctx context.Context, c *call, toolID string, input json.Ra
 	if err != nil {
 		return deny(fmt.Errorf("%w: tool %s", ErrNotFound, toolID))
 	}
-	if revoked, err := s.Revocations.Revoked(ctx, realm, store.KindPublisher, tool.Plugin.Record.Publisher); err != nil {
+	if _, revoked, err := s.Revocations.RevokedAny(ctx, realm, store.Subject{Kind: store.KindPublisher, ID: tool.Plugin.Record.Publisher}); err != nil {
 		return deny(fmt.Errorf("%w: revocation store: %v", ErrUnavailable, err))
 	} else if revoked {
 		return deny(fmt.Errorf("%w: the tool's publisher is revoked", ErrForbidden))
@@ -490,18 +491,20 @@ func checkOutput(t *bundle.CompiledTool, output []byte) error {
 	return nil
 }
 
-func (s *Service) checkRevoked(ctx context.Context, g *grant.Grant) error {
-	for _, q := range []struct {
-		kind    store.RevocationKind
-		subject string
-	}{{store.KindGrant, g.Claims.Jti}, {store.KindAgent, g.Claims.Sub}} {
-		revoked, err := s.Revocations.Revoked(ctx, g.Claims.Realm, q.kind, q.subject)
-		if err != nil {
-			return fmt.Errorf("%w: revocation store: %v", ErrUnavailable, err)
-		}
-		if revoked {
-			return fmt.Errorf("%w: %s revoked", ErrRevoked, q.kind)
-		}
+func (s *Service) checkRevoked(ctx context.Context, g *grant.Grant, also ...store.Subject) error {
+	subjects := append([]store.Subject{{Kind: store.KindGrant, ID: g.Claims.Jti}, {Kind: store.KindAgent, ID: g.Claims.Sub}}, also...)
+	return s.revokedAny(ctx, g.Claims.Realm, subjects...)
+}
+
+// revokedAny refuses when any of subjects is revoked in realm, naming the
+// kind of the first in order that is.
+func (s *Service) revokedAny(ctx context.Context, realm string, subjects ...store.Subject) error {
+	sub, revoked, err := s.Revocations.RevokedAny(ctx, realm, subjects...)
+	if err != nil {
+		return fmt.Errorf("%w: revocation store: %v", ErrUnavailable, err)
+	}
+	if revoked {
+		return fmt.Errorf("%w: %s revoked", ErrRevoked, sub.Kind)
 	}
 	return nil
 }

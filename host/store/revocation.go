@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/airlock-dev/airlock/host/sqldb"
@@ -91,17 +92,68 @@ func revocationPayload(r Revocation) string {
 // asks the database every time (nothing is cached), so a revocation recorded
 // by any node sharing the database is enforced at the next check.
 func (db *DB) Revoked(ctx context.Context, realm string, kind RevocationKind, subject string) (bool, error) {
+	_, revoked, err := db.RevokedAny(ctx, realm, Subject{kind, subject})
+	return revoked, err
+}
+
+// Subject is one revocable subject: a grant jti, an agent DID or a
+// publisher DID.
+type Subject struct {
+	Kind RevocationKind
+	ID   string
+}
+
+// maxSubjects bounds one RevokedAny query (a delegation chain is at most a
+// few links long).
+const maxSubjects = 64
+
+// RevokedAny reports whether any of subjects is revoked in realm, and the
+// first of them in the given order that is, in one query: an intent checks
+// its grant, its agent and its tool's publisher together.
+func (db *DB) RevokedAny(ctx context.Context, realm string, subjects ...Subject) (Subject, bool, error) {
 	if err := db.check(); err != nil {
-		return false, err
+		return Subject{}, false, err
 	}
-	var revoked bool
-	err := db.db.Reader().QueryRowContext(ctx, `
-		SELECT EXISTS (SELECT 1 FROM revocations WHERE realm = ? AND kind = ? AND subject = ?)`,
-		realm, string(kind), subject).Scan(&revoked)
+	if len(subjects) == 0 {
+		return Subject{}, false, nil
+	}
+	if len(subjects) > maxSubjects {
+		return Subject{}, false, fmt.Errorf("store: revoked: %d subjects, at most %d", len(subjects), maxSubjects)
+	}
+	var q strings.Builder
+	q.WriteString(`SELECT kind, subject FROM revocations WHERE realm = ? AND (`)
+	args := make([]any, 0, 1+2*len(subjects))
+	args = append(args, realm)
+	for i, sub := range subjects {
+		if i > 0 {
+			q.WriteString(` OR `)
+		}
+		q.WriteString(`(kind = ? AND subject = ?)`)
+		args = append(args, string(sub.Kind), sub.ID)
+	}
+	q.WriteString(`)`)
+	rows, err := db.db.Reader().QueryContext(ctx, q.String(), args...)
 	if err != nil {
-		return false, db.wrap("revoked", err)
+		return Subject{}, false, db.wrap("revoked", err)
 	}
-	return revoked, nil
+	defer rows.Close()
+	found := map[Subject]bool{}
+	for rows.Next() {
+		var kind, id string
+		if err := rows.Scan(&kind, &id); err != nil {
+			return Subject{}, false, db.wrap("revoked", err)
+		}
+		found[Subject{RevocationKind(kind), id}] = true
+	}
+	if err := rows.Err(); err != nil {
+		return Subject{}, false, db.wrap("revoked", err)
+	}
+	for _, sub := range subjects {
+		if found[sub] {
+			return sub, true, nil
+		}
+	}
+	return Subject{}, false, nil
 }
 
 // Revocations lists every revocation of every realm, oldest first.

@@ -106,3 +106,53 @@ func TestRevocationKindString(t *testing.T) {
 		t.Error("empty kind is valid")
 	}
 }
+
+func TestRevokedAny(t *testing.T) {
+	eachDialect(t, testRevokedAny)
+}
+
+func testRevokedAny(t *testing.T, open opener) {
+	ctx := context.Background()
+	db := open(t)
+	for _, r := range []Revocation{
+		{Realm: "r", Kind: KindAgent, Subject: "did:key:zA", At: time.Unix(1, 0).UTC(), By: "op"},
+		{Realm: "r", Kind: KindPublisher, Subject: "did:key:zP", At: time.Unix(2, 0).UTC(), By: "op"},
+		{Realm: "other", Kind: KindGrant, Subject: "g1", At: time.Unix(3, 0).UTC(), By: "op"},
+	} {
+		if err := db.Revoke(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	grant := Subject{KindGrant, "g1"}
+	agent := Subject{KindAgent, "did:key:zA"}
+	publisher := Subject{KindPublisher, "did:key:zP"}
+	for _, tc := range []struct {
+		name     string
+		realm    string
+		subjects []Subject
+		want     Subject
+		revoked  bool
+	}{
+		{"none asked", "r", nil, Subject{}, false},
+		{"nothing revoked", "r", []Subject{grant, {KindAgent, "did:key:zB"}}, Subject{}, false},
+		{"the first revoked in the given order", "r", []Subject{grant, agent, publisher}, agent, true},
+		{"order decides which is named", "r", []Subject{publisher, agent}, publisher, true},
+		{"a revocation of another realm does not count", "r", []Subject{grant}, Subject{}, false},
+		{"the same subject in its realm", "other", []Subject{agent, grant}, grant, true},
+		{"a subject under another kind does not match", "r", []Subject{{KindGrant, "did:key:zA"}}, Subject{}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, revoked, err := db.RevokedAny(ctx, tc.realm, tc.subjects...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got != tc.want || revoked != tc.revoked {
+				t.Errorf("RevokedAny = %+v, %v; want %+v, %v", got, revoked, tc.want, tc.revoked)
+			}
+		})
+	}
+	many := make([]Subject, maxSubjects+1)
+	if _, _, err := db.RevokedAny(ctx, "r", many...); err == nil {
+		t.Error("more than maxSubjects subjects accepted")
+	}
+}
