@@ -49,7 +49,9 @@ type memoryImage struct {
 	// zero marks the restorePage-sized pages of data that are all zero:
 	// reset only checks them, and clears the ones a call wrote to.
 	zero []bool
-	// fd is the sealed memfd holding data, or -1.
+	// fd is the sealed memfd holding data, or -1; mu guards it (a pool
+	// closing releases it while a last worker may still be made).
+	mu sync.Mutex
 	fd int
 }
 
@@ -189,8 +191,11 @@ func clearPages(b []byte) {
 	}
 }
 
-// release closes the memfd; the workers' mappings keep its pages.
+// release closes the memfd; the workers' mappings keep its pages, and
+// workers made afterwards hold a copy.
 func (img *memoryImage) release() {
+	img.mu.Lock()
+	defer img.mu.Unlock()
 	if img.fd >= 0 {
 		_ = unix.Close(img.fd)
 		img.fd = -1
@@ -209,6 +214,8 @@ func (img *memoryImage) mapping(maxBytes uint64) (region []byte, tracked bool, e
 	if err != nil {
 		return nil, false, fmt.Errorf("reserving memory: %w", err)
 	}
+	img.mu.Lock()
+	defer img.mu.Unlock()
 	if img.fd >= 0 && img.size > 0 {
 		_, err := unix.MmapPtr(img.fd, 0, unsafe.Pointer(&region[0]), uintptr(img.size),
 			unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_FIXED)
@@ -218,7 +225,14 @@ func (img *memoryImage) mapping(maxBytes uint64) (region []byte, tracked bool, e
 			}
 			return region, true, nil
 		}
-		// The reservation is intact (MAP_FIXED failed before replacing it).
+		// A failed MAP_FIXED may have unmapped part of the reservation:
+		// make a new one and hold a copy instead.
+		_ = unix.Munmap(region)
+		region, err = unix.Mmap(-1, 0, int(reserve), unix.PROT_READ|unix.PROT_WRITE,
+			unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_NORESERVE)
+		if err != nil {
+			return nil, false, fmt.Errorf("reserving memory: %w", err)
+		}
 	}
 	_ = unix.Madvise(region, madvHugepage) // advice only
 	copy(region, img.data)
@@ -226,7 +240,8 @@ func (img *memoryImage) mapping(maxBytes uint64) (region []byte, tracked bool, e
 }
 
 // imageAllocator is the wazero memory allocator of a new worker: its one
-// memory is a private copy of the image.
+// memory starts with a private (copy-on-write) mapping of the image, or a
+// copy of it.
 type imageAllocator struct {
 	image *memoryImage
 	mem   *snapMemory
