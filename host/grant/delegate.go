@@ -116,7 +116,7 @@ func (v *Verifier) verifyLink(token string, parent *Grant) (*Grant, error) {
 	case c.Aud != v.HostDID:
 		return nil, fmt.Errorf("%w: grant is for another host", ErrInvalid)
 	}
-	if err := v.checkTimes(c); err != nil {
+	if err := v.checkTimes(c, v.now()); err != nil {
 		return nil, err
 	}
 	g, err := Compile(c)
@@ -131,12 +131,16 @@ func (v *Verifier) verifyLink(token string, parent *Grant) (*Grant, error) {
 	return g, nil
 }
 
-// checkTimes applies Verify's nbf/exp rules with the verifier's clock.
-func (v *Verifier) checkTimes(c *Claims) error {
-	now := time.Now()
+// now is the verifier's clock.
+func (v *Verifier) now() time.Time {
 	if v.Now != nil {
-		now = v.Now()
+		return v.Now()
 	}
+	return time.Now()
+}
+
+// checkTimes applies the nbf/exp rules at now, with the verifier's skew.
+func (v *Verifier) checkTimes(c *Claims, now time.Time) error {
 	skew := v.Skew
 	if skew == 0 {
 		skew = identity.MaxClockSkew
