@@ -13,7 +13,7 @@ import (
 	"sync"
 	"time"
 
-	"modernc.org/sqlite" // registers the "sqlite" driver
+	"modernc.org/sqlite"
 )
 
 // Dialect is the SQL dialect of a DB.
@@ -115,10 +115,7 @@ func OpenSQLite(ctx context.Context, path string) (*DB, error) {
 	// Read-write transactions take the write lock at BEGIN, so a transaction
 	// that reads before it writes never fails with SQLITE_BUSY half-way.
 	q = append(q, "_txlock=immediate")
-	sqlDB, err := openSQLite(abs + "?" + strings.Join(q, "&"))
-	if err != nil {
-		return nil, fmt.Errorf("sqldb: open %s: %w", abs, err)
-	}
+	sqlDB := openSQLite(abs + "?" + strings.Join(q, "&"))
 	// One connection: writers queue in Go (bounded by their context) instead
 	// of racing for SQLite's write lock and failing with SQLITE_BUSY.
 	sqlDB.SetMaxOpenConns(1)
@@ -129,19 +126,10 @@ func OpenSQLite(ctx context.Context, path string) (*DB, error) {
 	// Readers: WAL lets them run while the writer commits, so a lookup never
 	// waits for another request's fsync. query_only makes a write through
 	// them fail instead of bypassing the writer.
-	readDB, err := openSQLite(abs + "?" + strings.Join(append(q[:len(q)-1:len(q)-1], "_pragma=query_only(1)"), "&"))
-	if err != nil {
-		sqlDB.Close()
-		return nil, fmt.Errorf("sqldb: open %s: %w", abs, err)
-	}
+	readDB := openSQLite(abs + "?" + strings.Join(append(q[:len(q)-1:len(q)-1], "_pragma=query_only(1)"), "&"))
 	readDB.SetMaxOpenConns(readers)
 	readDB.SetMaxIdleConns(readers)
-	ckptDB, err := openSQLite(abs + "?" + strings.Join(q[:len(q)-1], "&"))
-	if err != nil {
-		sqlDB.Close()
-		readDB.Close()
-		return nil, fmt.Errorf("sqldb: open %s: %w", abs, err)
-	}
+	ckptDB := openSQLite(abs + "?" + strings.Join(q[:len(q)-1], "&"))
 	ckptDB.SetMaxOpenConns(1)
 	db := &DB{sql: sqlDB, read: readDB, ckpt: ckptDB, dialect: SQLite, done: make(chan struct{})}
 	db.wg.Add(1)
@@ -202,9 +190,9 @@ func (db *DB) checkpointLoop() {
 var useFdatasync = sync.OnceFunc(func() { _, _ = sqlite.Fdatasync(true) })
 
 // openSQLite returns a pool of SQLite connections to dsn, each with its
-// statement cache (stmtcache.go).
-func openSQLite(dsn string) (*sql.DB, error) {
-	return sql.OpenDB(stmtConnector{drv: &sqlite.Driver{}, dsn: dsn}), nil
+// statement cache (stmtcache.go). Nothing is opened until first use.
+func openSQLite(dsn string) *sql.DB {
+	return sql.OpenDB(stmtConnector{drv: &sqlite.Driver{}, dsn: dsn})
 }
 
 // readers is the size of the SQLite reader pool.

@@ -47,8 +47,8 @@ type sqliteConn interface {
 	driver.Validator
 }
 
-// errNotSQLite is returned when the driver's connections lack an interface
-// cachingConn needs (a different driver version).
+// errNotSQLite is returned when the driver's connections or statements lack
+// an interface cachingConn needs (a different driver version).
 var errNotSQLite = errors.New("sqldb: driver connection lacks the interfaces of modernc.org/sqlite")
 
 func newCachingConn(conn driver.Conn) (driver.Conn, error) {
@@ -73,9 +73,17 @@ type cachingConn struct {
 // open (a second query of the same text on the connection, inside a
 // transaction, then gets a statement of its own).
 type cachedStmt struct {
-	s    driver.Stmt
+	s    sqliteStmt
 	used uint64
 	busy bool
+}
+
+// sqliteStmt is what a modernc.org/sqlite prepared statement implements and
+// cachingConn runs.
+type sqliteStmt interface {
+	driver.Stmt
+	driver.StmtExecContext
+	driver.StmtQueryContext
 }
 
 // stmt returns the cached statement for query, preparing it if needed; own
@@ -86,9 +94,14 @@ func (c *cachingConn) stmt(ctx context.Context, query string) (cs *cachedStmt, o
 		cs.used = c.clock
 		return cs, false, nil
 	}
-	s, err := c.c.PrepareContext(ctx, query)
+	prepared, err := c.c.PrepareContext(ctx, query)
 	if err != nil {
 		return nil, false, err
+	}
+	s, ok := prepared.(sqliteStmt)
+	if !ok {
+		_ = prepared.Close()
+		return nil, false, errNotSQLite
 	}
 	cs = &cachedStmt{s: s, used: c.clock}
 	if _, exists := c.stmts[query]; exists {
@@ -124,7 +137,7 @@ func (c *cachingConn) ExecContext(ctx context.Context, query string, args []driv
 	if own {
 		defer cs.s.Close()
 	}
-	return cs.s.(driver.StmtExecContext).ExecContext(ctx, args)
+	return cs.s.ExecContext(ctx, args)
 }
 
 func (c *cachingConn) QueryContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
@@ -132,7 +145,7 @@ func (c *cachingConn) QueryContext(ctx context.Context, query string, args []dri
 	if err != nil {
 		return nil, err
 	}
-	rows, err := cs.s.(driver.StmtQueryContext).QueryContext(ctx, args)
+	rows, err := cs.s.QueryContext(ctx, args)
 	if err != nil {
 		if own {
 			_ = cs.s.Close()
