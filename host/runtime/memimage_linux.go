@@ -20,8 +20,10 @@ import (
 // path.
 const memoryImagesSupported = true
 
-// madvHugepage is MADV_HUGEPAGE: a worker's memory is touched whole when it
-// is restored, so huge pages save page faults and TLB misses.
+// madvHugepage is MADV_HUGEPAGE, advised for the anonymous parts of a
+// worker's memory (a copy of the image, which an untracked restore touches
+// whole, and the reservation memory grows into): huge pages save page
+// faults and TLB misses.
 const madvHugepage = 14
 
 // memoryImage is a snapshot of linear memory, kept in a sealed memfd that
@@ -149,6 +151,12 @@ const (
 	pmFile    = 1 << 61
 )
 
+// memfdPage reports whether the page of pagemap entry e is the memfd's own
+// (see restoreTracked).
+func memfdPage(e uint64) bool {
+	return (e&pmPresent != 0 && e&pmFile != 0) || e&(pmPresent|pmSwap) == 0
+}
+
 // restoreTracked does what restore does, for a dst mapped over the memfd:
 // only the pages that are not the memfd's own are compared. entries is a
 // buffer of 8 bytes per page. It reports false, having changed nothing,
@@ -172,11 +180,9 @@ func (img *memoryImage) restoreTracked(dst, entries []byte) bool {
 		return false
 	}
 	for i := range n {
-		e := binary.LittleEndian.Uint64(entries[8*i:])
-		if (e&pmPresent != 0 && e&pmFile != 0) || e&(pmPresent|pmSwap) == 0 {
-			continue
+		if !memfdPage(binary.LittleEndian.Uint64(entries[8*i:])) {
+			img.restorePageAt(dst, i)
 		}
-		img.restorePageAt(dst, i)
 	}
 	return true
 }

@@ -119,8 +119,7 @@ func TestTrackedRestoreSeesOnlyWrittenPages(t *testing.T) {
 		}
 		var out []int
 		for i := range img.zero {
-			e := binary.LittleEndian.Uint64(entries[8*i:])
-			if (e&pmPresent == 0 || e&pmFile == 0) && e&(pmPresent|pmSwap) != 0 {
+			if !memfdPage(binary.LittleEndian.Uint64(entries[8*i:])) {
 				out = append(out, i)
 			}
 		}
