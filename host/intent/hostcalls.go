@@ -163,7 +163,7 @@ func (h *hostCalls) Call(ctx context.Context, fn abi.Function, req []byte) []byt
 		h.record(ctx, "host_call", "deny", string(fn)+": publisher revoked")
 		return fail(abi.CodeForbidden, "the tool's publisher was revoked")
 	case revoked:
-		h.record(ctx, "host_call", "deny", string(fn)+": "+reasonOf(fmt.Errorf("%w: %s revoked", ErrRevoked, sub.Kind)))
+		h.record(ctx, "host_call", "deny", string(fn)+": "+reasonOf(revokedError(sub.Kind)))
 		return fail(abi.CodeGrantRevoked, "the grant or agent was revoked")
 	}
 	switch fn {

@@ -491,9 +491,10 @@ func checkOutput(t *bundle.CompiledTool, output []byte) error {
 	return nil
 }
 
-func (s *Service) checkRevoked(ctx context.Context, g *grant.Grant, also ...store.Subject) error {
-	subjects := append([]store.Subject{{Kind: store.KindGrant, ID: g.Claims.Jti}, {Kind: store.KindAgent, ID: g.Claims.Sub}}, also...)
-	return s.revokedAny(ctx, g.Claims.Realm, subjects...)
+// checkRevoked refuses a grant whose jti or agent is revoked.
+func (s *Service) checkRevoked(ctx context.Context, g *grant.Grant) error {
+	return s.revokedAny(ctx, g.Claims.Realm,
+		store.Subject{Kind: store.KindGrant, ID: g.Claims.Jti}, store.Subject{Kind: store.KindAgent, ID: g.Claims.Sub})
 }
 
 // revokedAny refuses when any of subjects is revoked in realm, naming the
@@ -504,9 +505,14 @@ func (s *Service) revokedAny(ctx context.Context, realm string, subjects ...stor
 		return fmt.Errorf("%w: revocation store: %v", ErrUnavailable, err)
 	}
 	if revoked {
-		return fmt.Errorf("%w: %s revoked", ErrRevoked, sub.Kind)
+		return revokedError(sub.Kind)
 	}
 	return nil
+}
+
+// revokedError is the refusal of a revoked subject of kind.
+func revokedError(kind store.RevocationKind) error {
+	return fmt.Errorf("%w: %s revoked", ErrRevoked, kind)
 }
 
 // effectiveLimits is the minimum of host maximum, manifest limits and grant budget.
