@@ -34,16 +34,8 @@ func (db *DB) Egress(ctx context.Context, realm, agent, day string) (int64, erro
 	if err := db.check(); err != nil {
 		return 0, err
 	}
-	var total int64
-	err := db.sql.QueryRowContext(ctx, `SELECT bytes FROM egress_usage WHERE realm = ? AND agent = ? AND day = ?`,
-		realm, agent, day).Scan(&total)
-	if errors.Is(err, sql.ErrNoRows) {
-		return 0, nil
-	}
-	if err != nil {
-		return 0, db.wrap("egress", err)
-	}
-	return total, nil
+	return db.countOrZero(ctx, "egress", `SELECT bytes FROM egress_usage WHERE realm = ? AND agent = ? AND day = ?`,
+		realm, agent, day)
 }
 
 // CallsIn returns the calls counted for agent in realm in minute (unix
@@ -52,14 +44,20 @@ func (db *DB) CallsIn(ctx context.Context, realm, agent string, minute int64) (i
 	if err := db.check(); err != nil {
 		return 0, err
 	}
+	return db.countOrZero(ctx, "calls", `SELECT calls FROM call_counts WHERE realm = ? AND agent = ? AND minute = ?`,
+		realm, agent, minute)
+}
+
+// countOrZero returns the one integer query selects, or 0 when it selects
+// no row (nothing counted yet); op names the operation in errors.
+func (db *DB) countOrZero(ctx context.Context, op, query string, args ...any) (int64, error) {
 	var n int64
-	err := db.sql.QueryRowContext(ctx, `SELECT calls FROM call_counts WHERE realm = ? AND agent = ? AND minute = ?`,
-		realm, agent, minute).Scan(&n)
+	err := db.sql.QueryRowContext(ctx, query, args...).Scan(&n)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, nil
 	}
 	if err != nil {
-		return 0, db.wrap("calls", err)
+		return 0, db.wrap(op, err)
 	}
 	return n, nil
 }
