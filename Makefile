@@ -84,7 +84,7 @@ bench-audit-1m: ## Build (once, cached in build/bench/audit-1m.db; about 2 minut
 # The quick subset of bench-check and bench-baseline (about 2 minutes).
 BENCH_QUICK = { \
 	  $(GO) test -run '^$$' -bench '^Benchmark(Tool|PipelineBreakdown|GrantVerify|AuditAppends)$$' -benchtime 1s -timeout 10m ./bench/ && \
-	  $(GO) test -run '^$$' -bench '^BenchmarkHTTPIntents$$/^agents=8$$' -benchtime 300x -timeout 10m ./bench/ && \
+	  $(GO) test -run '^$$' -bench '^BenchmarkHTTPIntents$$/^mode=/^agents=8$$' -benchtime 300x -timeout 10m ./bench/ && \
 	  $(GO) test -run '^$$' -bench '^BenchmarkRestart10Plugins$$' -benchtime 2x -timeout 10m ./bench/; \
 	}
 

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"net"
+	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -150,7 +152,7 @@ func TestRunLoadReportsFailure(t *testing.T) {
 	clients[1].grant = clients[0].grant // the second agent presents a grant that is not its own
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	res, err := runLoad(ctx, clients, 10)
+	res, err := agentLoad(ctx, clients, 10)
 	var p *client.Problem
 	if !errors.As(err, &p) || p.Code != "grant_invalid" {
 		t.Fatalf("runLoad = %v, want the grant_invalid problem", err)
@@ -159,11 +161,71 @@ func TestRunLoadReportsFailure(t *testing.T) {
 		t.Errorf("failed %v with %d successes, want grant_invalid counted and 10 requests in all", res.failed, len(res.latencies))
 	}
 
-	res, err = runLoad(ctx, clients[:1], 5)
+	res, err = agentLoad(ctx, clients[:1], 5)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(res.latencies) != 5 || res.latencies[0] <= 0 {
 		t.Errorf("latencies %v, want 5 positive samples", res.latencies)
+	}
+}
+
+// agentLoad is runLoad of n requests through the clients' sdk/client.
+func agentLoad(ctx context.Context, clients []agentClient, n int) (loadResult, error) {
+	run, err := runLoad(ctx, len(clients), n, func(ctx context.Context, w, _ int) error { return clients[w].invokeEcho(ctx) })
+	if err != nil {
+		return loadResult{}, err
+	}
+	return run.collect()
+}
+
+// TestPresignedAnswersAreChecked checks that the pre-signed load
+// generator's after-the-run check refuses what sdk/client refuses: a
+// refusal, a receipt that does not verify, a receipt for another request.
+func TestPresignedAnswersAreChecked(t *testing.T) {
+	h := sharedHost(t)
+	clients := h.agentClients(t, 2)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	hc := &http.Client{Transport: loopbackTransport(1), Timeout: time.Minute}
+	url := h.baseURL + "/v1/intents"
+
+	good := presign(t, h, clients[0].agent, 3)
+	var first, second answer
+	if err := good.send(ctx, hc, url, &first); err != nil {
+		t.Fatal(err)
+	}
+	if err := first.check(h.key.DID()); err != nil {
+		t.Fatalf("a good answer fails the check: %v", err)
+	}
+	if err := good.send(ctx, hc, url, &second); err != nil {
+		t.Fatal(err)
+	}
+	swapped := first
+	swapped.receipt = second.receipt
+	if err := swapped.check(h.key.DID()); !errors.Is(err, client.ErrReceipt) {
+		t.Errorf("another request's receipt: check = %v, want ErrReceipt", err)
+	}
+	tampered := first
+	tampered.body = []byte(strings.Replace(string(first.body), "hello", "HELLO", 1))
+	if err := tampered.check(h.key.DID()); !errors.Is(err, client.ErrReceipt) {
+		t.Errorf("a changed body: check = %v, want ErrReceipt", err)
+	}
+	if err := good.send(ctx, hc, url, &second); err != nil {
+		t.Fatal(err)
+	}
+	if err := good.send(ctx, hc, url, &second); !errors.Is(err, errOutOfRequests) {
+		t.Errorf("a fourth request of three: %v, want errOutOfRequests", err)
+	}
+
+	foreign := clients[1].agent
+	foreign.grant = clients[0].grant // not its own grant: refused
+	bad := presign(t, h, foreign, 1)
+	var refused answer
+	if err := bad.send(ctx, hc, url, &refused); err != nil {
+		t.Fatal(err)
+	}
+	if err := refused.check(h.key.DID()); err == nil || refused.status != http.StatusForbidden && refused.status != http.StatusUnauthorized {
+		t.Errorf("a refused intent (status %d): check = %v, want an error", refused.status, err)
 	}
 }

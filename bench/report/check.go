@@ -150,8 +150,19 @@ func ToolBench(tool, mode string) string {
 	return BenchTool + "/tool=" + tool + "/mode=" + mode
 }
 
-// HTTPBench names the BenchmarkHTTPIntents result for n agents.
-func HTTPBench(agents int) string { return fmt.Sprintf("%s/agents=%d", BenchHTTP, agents) }
+// The load generator modes of BenchmarkHTTPIntents: agents that sign and
+// verify inline through sdk/client, or pre-signed requests whose receipts
+// are verified after the timing (the host's capacity).
+const (
+	HTTPAgent     = "agent"
+	HTTPPresigned = "presigned"
+)
+
+// HTTPBench names the BenchmarkHTTPIntents result for a load generator
+// mode and n agents.
+func HTTPBench(mode string, agents int) string {
+	return fmt.Sprintf("%s/mode=%s/agents=%d", BenchHTTP, mode, agents)
+}
 
 // AppendBench names the BenchmarkAuditAppends result of db with n appenders.
 func AppendBench(db string, appenders int) string {

@@ -535,6 +535,13 @@ func (l *Log) appendLocked(ctx context.Context, tx *sqldb.Tx, e Entry) (int64, e
 	return e.Index, nil
 }
 
+// Expect announces a caller that will append soon, so that a commit under
+// way waits for it to share the commit ([sqldb.DB.Expect]): pass the
+// returned context to the append, and call the func when done.
+func (l *Log) Expect(ctx context.Context) (context.Context, func()) {
+	return l.db.Expect(ctx)
+}
+
 // Size returns the number of entries this Log knows to be durable: those
 // it loaded, appended or covered by a checkpoint. On a database shared by
 // several nodes, entries the others appended since are counted once this

@@ -406,12 +406,15 @@ func (s *Service) run(ctx context.Context, c *call, toolID string, input json.Ra
 	// Wait for a run slot before the tool's clock starts, so a busy host
 	// queues calls instead of timing them out. Nested calls already hold
 	// their parent's slot and must not wait for another (no deadlock).
+	// The slot is held while the tool runs, not while its result commits:
+	// an intent waiting for the commit uses no CPU, and the commit waits
+	// for the intents still running (sqldb.DB.Expect).
+	release := func() {}
 	if c.depth == 0 {
-		release, err := s.acquire(ctx)
-		if err != nil {
+		var err error
+		if release, err = s.acquire(ctx); err != nil {
 			return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
 		}
-		defer release()
 	}
 	output, runErr := s.Engine.Invoke(ctx, tool.Plugin.Module, runtime.Call{
 		Export: tool.Tool.Tool.Name,
@@ -419,6 +422,7 @@ func (s *Service) run(ctx context.Context, c *call, toolID string, input json.Ra
 		Limits: s.effectiveLimits(tool.Plugin.Compiled.Manifest, c.budget),
 		Host:   h,
 	})
+	release()
 	result := entry
 	result.Action, result.Reason = "result", ""
 	var failure error

@@ -33,6 +33,12 @@ type replayState struct {
 
 type replayKey struct{}
 
+// expecter is an audit log that can be told of an append to come
+// (audit.Log.Expect).
+type expecter interface {
+	Expect(ctx context.Context) (context.Context, func())
+}
+
 // InvokeFresh is Invoke for a proof whose jti has not been recorded yet
 // (identity.RequestVerifier.VerifyDeferred). The jti is recorded in the
 // same commit as the request's first audit entries — for a tool that calls
@@ -46,6 +52,13 @@ func (s *Service) InvokeFresh(ctx context.Context, proof *identity.Proof, body [
 		return nil, nil, fmt.Errorf("%w: no replay store", ErrUnavailable)
 	}
 	rs := &replayState{jti: proof.Jti, until: proof.ReplayUntil()}
+	// Concurrent intents each end in a commit: announce this one, so that
+	// a commit under way waits for it and they share one fsync.
+	if e, ok := s.Audit.(expecter); ok {
+		var done func()
+		ctx, done = e.Expect(ctx)
+		defer done()
+	}
 	res, out, err := s.Invoke(context.WithValue(ctx, replayKey{}, rs), proof, body)
 	if errors.Is(err, identity.ErrReplay) {
 		return nil, nil, err

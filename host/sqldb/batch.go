@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync/atomic"
 	"time"
 )
 
@@ -14,6 +15,10 @@ const MaxBatch = 256
 
 // batchTimeout bounds one batch transaction, commit included.
 const batchTimeout = 30 * time.Second
+
+// maxCommitDelay (a variable for tests) bounds how long a batch waits for the callers announced
+// by Expect before it commits without them.
+var maxCommitDelay = time.Millisecond
 
 // ErrClosed reports a Batch on a closed DB.
 var ErrClosed = errors.New("database closed")
@@ -72,6 +77,11 @@ func (db *DB) Batch(ctx context.Context, fn func(ctx context.Context, tx *Tx) er
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+	// Withdrawn only once queued: a batch that saw the announcement gone
+	// before the request arrived would commit without it.
+	if e, _ := ctx.Value(expectKey{}).(*expectation); e != nil && e.db == db {
+		e.withdraw()
+	}
 	select {
 	case err := <-r.done:
 		return err
@@ -86,6 +96,50 @@ func (db *DB) Batch(ctx context.Context, fn func(ctx context.Context, tx *Tx) er
 	}
 }
 
+// BatchStats returns how many batches this DB committed (or tried to) and
+// how many Batch callers they served: their ratio is the mean group size.
+func (db *DB) BatchStats() (batches, callers int64) {
+	return db.batches.Load(), db.batched.Load()
+}
+
+type expectKey struct{}
+
+// expectation is one caller announced by Expect.
+type expectation struct {
+	db   *DB
+	gone atomic.Bool
+}
+
+// withdraw takes the announcement back (once) and wakes a batch waiting
+// for it.
+func (e *expectation) withdraw() {
+	if !e.gone.CompareAndSwap(false, true) {
+		return
+	}
+	e.db.coming.Add(-1)
+	select {
+	case e.db.comingGone <- struct{}{}:
+	default:
+	}
+}
+
+// Expect announces that the caller is on its way to Batch, as one of
+// several concurrent requests each ending in a durable write: while
+// announced callers have not arrived, a batch waits for them (at most
+// maxCommitDelay) instead of committing alone, so that concurrent
+// requests share one commit and its fsync (PostgreSQL's commit_delay with
+// commit_siblings, but told instead of guessed). Pass the returned context
+// to Batch, which withdraws the announcement once the caller is queued;
+// call the returned func (it is idempotent) when the caller is done, so
+// that one that ends without calling Batch is not waited for.
+//
+// A lone caller, or one that announced nothing, never waits.
+func (db *DB) Expect(ctx context.Context) (context.Context, func()) {
+	e := &expectation{db: db}
+	db.coming.Add(1)
+	return context.WithValue(ctx, expectKey{}, e), e.withdraw
+}
+
 func (b *batcher) loop() {
 	defer b.db.wg.Done()
 	batch := make([]*batchReq, 0, MaxBatch)
@@ -97,18 +151,45 @@ func (b *batcher) loop() {
 			b.drain(fmt.Errorf("sqldb: %w", ErrClosed))
 			return
 		}
-	more:
-		for len(batch) < MaxBatch {
-			select {
-			case r := <-b.reqs:
-				batch = append(batch, r)
-			default:
-				break more
-			}
-		}
+		batch = b.gather(batch)
+		b.db.batches.Add(1)
+		b.db.batched.Add(int64(len(batch)))
 		b.run(batch)
 		clear(batch)
+		b.db.finishCheckpoint()
 	}
+}
+
+// gather adds to batch the requests already queued and, while callers
+// announced by Expect are still on their way, waits for them (at most
+// maxCommitDelay, and never past MaxBatch).
+func (b *batcher) gather(batch []*batchReq) []*batchReq {
+	for len(batch) < MaxBatch {
+		select {
+		case r := <-b.reqs:
+			batch = append(batch, r)
+			continue
+		default:
+		}
+		break
+	}
+	if b.db.coming.Load() <= 0 {
+		return batch
+	}
+	t := time.NewTimer(maxCommitDelay)
+	defer t.Stop()
+	for len(batch) < MaxBatch && b.db.coming.Load() > 0 {
+		select {
+		case r := <-b.reqs:
+			batch = append(batch, r)
+		case <-b.db.comingGone:
+		case <-t.C:
+			return batch
+		case <-b.db.done:
+			return batch
+		}
+	}
+	return batch
 }
 
 // drain answers every queued caller with err.

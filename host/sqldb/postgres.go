@@ -26,7 +26,7 @@ func OpenPostgres(ctx context.Context, dsn string) (*DB, error) {
 	sqlDB.SetMaxOpenConns(16)
 	sqlDB.SetMaxIdleConns(16)
 	sqlDB.SetConnMaxIdleTime(5 * time.Minute)
-	db := &DB{sql: sqlDB, read: sqlDB, dialect: Postgres, dsn: dsn, done: make(chan struct{})}
+	db := &DB{sql: sqlDB, read: sqlDB, dialect: Postgres, dsn: dsn, done: make(chan struct{}), comingGone: make(chan struct{}, 1)}
 	if err := db.checkDurable(ctx); err != nil {
 		sqlDB.Close()
 		return nil, err
