@@ -2,6 +2,7 @@ package identity
 
 import (
 	"bytes"
+	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -10,7 +11,7 @@ import (
 	"strings"
 
 	"github.com/lestrrat-go/jwx/v3/jwa"
-	"github.com/lestrrat-go/jwx/v3/jws"
+	"github.com/lestrrat-go/jwx/v3/jws/jwsbb"
 )
 
 // b64 is the JWS base64url encoding: no padding, zero trailing bits.
@@ -22,27 +23,48 @@ func (k *Key) Sign(typ string, payload []byte) (string, error) {
 	if typ == "" {
 		return "", fail(ErrHeader, "empty typ")
 	}
-	hdr := jws.NewHeaders()
-	if err := hdr.Set(jws.TypeKey, typ); err != nil {
-		return "", fmt.Errorf("identity: sign: %w", err)
-	}
-	if err := hdr.Set(jws.KeyIDKey, k.KID()); err != nil {
-		return "", fmt.Errorf("identity: sign: %w", err)
-	}
-	var opt jws.SignOption
+	var (
+		alg string
+		key any
+	)
 	switch k.typ {
 	case KeyEd25519:
-		opt = jws.WithKey(jwa.EdDSA(), k.ed, jws.WithProtectedHeaders(hdr))
+		alg, key = jwa.EdDSA().String(), k.ed
 	case KeyP256:
-		opt = jws.WithKey(jwa.ES256(), k.ec, jws.WithProtectedHeaders(hdr))
+		alg, key = jwa.ES256().String(), k.ec
 	default:
 		return "", fail(ErrKey, "unknown key type")
 	}
-	tok, err := jws.Sign(payload, opt, jws.WithCompact())
+	hdr, err := json.Marshal(protectedHeader{Alg: alg, Kid: k.KID(), Typ: typ})
 	if err != nil {
 		return "", fmt.Errorf("identity: sign: %w", err)
 	}
-	return string(tok), nil
+	// The compact serialization (RFC 7515 §7.1) is built here; the
+	// signature is jwx's (jwsbb, the primitive jws.Sign itself calls), over
+	// the same signing input jws.Sign would build. jws.Sign's generic
+	// header handling cost a third of a signature's time.
+	var sb strings.Builder
+	sb.Grow(b64.EncodedLen(len(hdr)) + b64.EncodedLen(len(payload)) + 2 + b64.EncodedLen(ed25519SigLen*2))
+	sb.WriteString(b64.EncodeToString(hdr))
+	sb.WriteByte('.')
+	sb.WriteString(b64.EncodeToString(payload))
+	sig, err := jwsbb.Sign(key, alg, []byte(sb.String()), rand.Reader)
+	if err != nil {
+		return "", fmt.Errorf("identity: sign: %w", err)
+	}
+	sb.WriteByte('.')
+	sb.WriteString(b64.EncodeToString(sig))
+	return sb.String(), nil
+}
+
+// ed25519SigLen is an Ed25519 signature's length (an ES256 one is twice it).
+const ed25519SigLen = 64
+
+// protectedHeader is the protected header of every JWS the host signs.
+type protectedHeader struct {
+	Alg string `json:"alg"`
+	Kid string `json:"kid"`
+	Typ string `json:"typ"`
 }
 
 // SignJSON marshals v with encoding/json and signs the result.
@@ -83,7 +105,7 @@ var forbiddenHeaders = []string{"jwk", "jku", "x5u", "x5c", "x5t", "x5t#S256", "
 // itself is checked by lestrrat-go/jwx with the algorithm and key chosen
 // here, never the header's.
 func Verify(token, typ string) (*Verified, error) {
-	hdrBytes, _, sig, err := splitCompact(token)
+	hdrBytes, payload, sig, err := splitCompact(token)
 	if err != nil {
 		return nil, err
 	}
@@ -131,16 +153,13 @@ func Verify(token, typ string) (*Verified, error) {
 	if len(sig) == 0 {
 		return nil, fail(ErrSignature, "no signature")
 	}
-	alg := jwa.EdDSA()
-	if kt == KeyP256 {
-		alg = jwa.ES256()
-	}
-	payload, err := jws.Verify([]byte(token),
-		jws.WithKey(alg, pub),
-		jws.WithCompact(),
-		jws.WithAlgorithmMatch(true),
-	)
-	if err != nil {
+	// The token was split and its header checked above (only alg, typ and
+	// kid; alg matches the kid's key): what is left is the signature over
+	// the signing input, ASCII(header segment "." payload segment), checked
+	// by jwx's primitive (jwsbb, which jws.Verify calls after parsing the
+	// token again, a third of a verification's time).
+	input := token[:strings.LastIndexByte(token, '.')]
+	if err := jwsbb.Verify(pub, h.Alg, []byte(input), sig); err != nil {
 		return nil, fail(ErrSignature, "does not verify with the kid key")
 	}
 	return &Verified{Payload: payload, Signer: did, Alg: h.Alg}, nil
