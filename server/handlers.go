@@ -48,12 +48,16 @@ func (s *Server) getHost(c echo.Context) error {
 func (s *Server) postIntent(c echo.Context) error {
 	// The jti is recorded in the same commit as the intent's first audit
 	// entries (one fsync per request, not three).
+	// Announced before the proof is checked: a commit under way waits for
+	// this request, which will end in one (intent.Service.Expect).
+	ctx, done := s.d.Intents.Expect(c.Request().Context())
+	defer done()
 	proof, body, err := s.authenticateDeferred(c, MaxJSONBody)
 	if err != nil {
 		return err
 	}
 	start := time.Now()
-	res, out, err := s.d.Intents.InvokeFresh(c.Request().Context(), proof, body)
+	res, out, err := s.d.Intents.InvokeFresh(ctx, proof, body)
 	if errors.Is(err, identity.ErrReplay) {
 		// A refused proof binds nothing: answer as authenticate would have.
 		c.Set(keyReqJTI, "")

@@ -52,13 +52,8 @@ func (s *Service) InvokeFresh(ctx context.Context, proof *identity.Proof, body [
 		return nil, nil, fmt.Errorf("%w: no replay store", ErrUnavailable)
 	}
 	rs := &replayState{jti: proof.Jti, until: proof.ReplayUntil()}
-	// Concurrent intents each end in a commit: announce this one, so that
-	// a commit under way waits for it and they share one fsync.
-	if e, ok := s.Audit.(expecter); ok {
-		var done func()
-		ctx, done = e.Expect(ctx)
-		defer done()
-	}
+	ctx, withdraw := s.Expect(ctx)
+	defer withdraw()
 	res, out, err := s.Invoke(context.WithValue(ctx, replayKey{}, rs), proof, body)
 	if errors.Is(err, identity.ErrReplay) {
 		return nil, nil, err
@@ -78,6 +73,19 @@ func (s *Service) InvokeFresh(ctx context.Context, proof *identity.Proof, body [
 		}
 	}
 	return res, out, err
+}
+
+// Expect announces an intent that will end in an audit commit, so that a
+// commit under way waits for it and concurrent intents share one fsync
+// (sqldb.DB.Expect). Call it as early as the request is known to be an
+// intent (the HTTP layer does, before checking the proof) and pass the
+// context on; call done when the request is over. InvokeFresh announces
+// the intent itself when the caller did not.
+func (s *Service) Expect(ctx context.Context) (context.Context, func()) {
+	if e, ok := s.Audit.(expecter); ok {
+		return e.Expect(ctx)
+	}
+	return ctx, func() {}
 }
 
 // appendAll writes entries (negative parents are relative, see

@@ -135,6 +135,9 @@ func (e *expectation) withdraw() {
 //
 // A lone caller, or one that announced nothing, never waits.
 func (db *DB) Expect(ctx context.Context) (context.Context, func()) {
+	if e, _ := ctx.Value(expectKey{}).(*expectation); e != nil && e.db == db && !e.gone.Load() {
+		return ctx, func() {} // announced already, by the caller's caller
+	}
 	e := &expectation{db: db}
 	db.coming.Add(1)
 	return context.WithValue(ctx, expectKey{}, e), e.withdraw
