@@ -42,13 +42,20 @@ type Quarantined struct {
 // QuarantineStore is the durable list of quarantined agents: an agent on it
 // gets "quarantined" (403) on every request until an operator releases it.
 // Every method is one statement, safe for concurrent use and for several
-// nodes sharing a PostgreSQL database; nothing is cached, so a quarantine or
-// a release on one node takes effect on all at their next check.
+// nodes sharing a PostgreSQL database; there nothing is cached, so a
+// quarantine or a release on one node takes effect on all at their next
+// check. On SQLite, whose file only this process writes, IsQuarantined
+// remembers its answers until the next Quarantine or Release
+// (sqldb.Memo).
 type QuarantineStore struct {
 	db   *sql.DB
 	read *sql.DB // lookups: never wait behind a commit
 	now  func() time.Time
+	memo *sqldb.Memo[quarantineKey, bool]
 }
+
+// quarantineKey is one remembered IsQuarantined answer.
+type quarantineKey struct{ realm, agent string }
 
 // OpenQuarantineStore creates the quarantine table if needed, in the
 // dialect of db.
@@ -63,7 +70,8 @@ func OpenQuarantineStore(ctx context.Context, db *sqldb.DB) (*QuarantineStore, e
 	if err := db.CreateSchema(ctx, ddl); err != nil {
 		return nil, fmt.Errorf("monitor: create quarantine table: %w", err)
 	}
-	return &QuarantineStore{db: db.SQL(), read: db.Reader(), now: time.Now}, nil
+	return &QuarantineStore{db: db.SQL(), read: db.Reader(), now: time.Now,
+		memo: sqldb.NewMemo[quarantineKey, bool](db, "quarantine")}, nil
 }
 
 // Quarantine puts (realm, agent) on the list with reason (e.g. the alert
@@ -84,6 +92,7 @@ func (q *QuarantineStore) Quarantine(ctx context.Context, realm, agent, reason s
 	}
 	_, err := q.db.ExecContext(ctx, `INSERT INTO quarantine (realm, agent, reason, at) VALUES (?, ?, ?, ?)
 		ON CONFLICT (realm, agent) DO NOTHING`, realm, agent, reason, q.now().UnixMicro())
+	q.memo.Invalidate() // whatever the outcome: the write may have happened
 	if err != nil {
 		return fmt.Errorf("monitor: quarantine: %w", err)
 	}
@@ -93,6 +102,7 @@ func (q *QuarantineStore) Quarantine(ctx context.Context, realm, agent, reason s
 // Release takes (realm, agent) off the list and reports whether it was on it.
 func (q *QuarantineStore) Release(ctx context.Context, realm, agent string) (bool, error) {
 	res, err := q.db.ExecContext(ctx, `DELETE FROM quarantine WHERE realm = ? AND agent = ?`, realm, agent)
+	q.memo.Invalidate() // whatever the outcome: the write may have happened
 	if err != nil {
 		return false, fmt.Errorf("monitor: release: %w", err)
 	}
@@ -106,15 +116,22 @@ func (q *QuarantineStore) Release(ctx context.Context, realm, agent string) (boo
 // IsQuarantined reports whether (realm, agent) is on the list. An error
 // means "unknown": callers fail closed and refuse the request.
 func (q *QuarantineStore) IsQuarantined(ctx context.Context, realm, agent string) (bool, error) {
+	key := quarantineKey{realm, agent}
+	if on, ok := q.memo.Get(key); ok {
+		return on, nil
+	}
+	gen := q.memo.Gen()
 	var one int
 	err := q.read.QueryRowContext(ctx,
 		`SELECT 1 FROM quarantine WHERE realm = ? AND agent = ?`, realm, agent).Scan(&one)
 	if errors.Is(err, sql.ErrNoRows) {
+		q.memo.Put(gen, key, false)
 		return false, nil
 	}
 	if err != nil {
 		return false, fmt.Errorf("monitor: quarantine check: %w", err)
 	}
+	q.memo.Put(gen, key, true)
 	return true, nil
 }
 

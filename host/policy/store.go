@@ -42,7 +42,15 @@ type Store struct {
 
 	mu    sync.Mutex
 	cache map[string]*Policy // realm → last policy read or written
+
+	// versions remembers, on SQLite (whose file only this process
+	// writes), each realm's stored version (noPolicy: none) until the
+	// next Put (sqldb.Memo); on PostgreSQL every Get reads it.
+	versions *sqldb.Memo[string, int64]
 }
+
+// noPolicy is the remembered version of a realm without a stored policy.
+const noPolicy = -1
 
 // OpenStore creates the policies table if needed (in the dialect of db) and
 // returns the store.
@@ -57,7 +65,8 @@ func OpenStore(ctx context.Context, db *sqldb.DB) (*Store, error) {
 	if err := db.CreateSchema(ctx, ddl); err != nil {
 		return nil, fmt.Errorf("policy: create table: %w", err)
 	}
-	return &Store{db: db.SQL(), read: db.Reader(), now: time.Now, cache: map[string]*Policy{}}, nil
+	return &Store{db: db.SQL(), read: db.Reader(), now: time.Now, cache: map[string]*Policy{},
+		versions: sqldb.NewMemo[string, int64](db, "policies")}, nil
 }
 
 // Put makes p the current policy of its realm. A version not greater than the
@@ -78,6 +87,7 @@ func (s *Store) Put(ctx context.Context, p *Policy) error {
 			signer = excluded.signer, updated_at = excluded.updated_at
 		WHERE excluded.version > policies.version`,
 		d.Realm, d.Version, p.Token, p.Signer, s.now().UnixMicro())
+	s.versions.Invalidate() // whatever the outcome: the write may have happened
 	if err != nil {
 		return fmt.Errorf("policy: put: %w", err)
 	}
@@ -104,22 +114,29 @@ func (s *Store) Get(ctx context.Context, realm string) (*Policy, error) {
 	// The version alone decides whether the verified policy in the cache is
 	// the stored one (Put only ever stores a higher version, see Put), so
 	// the token, a few kilobytes, is read only when it is not.
-	var version int64
-	err := s.read.QueryRowContext(ctx, `SELECT version FROM policies WHERE realm = ?`, realm).Scan(&version)
-	if errors.Is(err, sql.ErrNoRows) {
-		return Default(realm), nil
+	version, known := s.versions.Get(realm)
+	gen := s.versions.Gen()
+	if !known {
+		err := s.read.QueryRowContext(ctx, `SELECT version FROM policies WHERE realm = ?`, realm).Scan(&version)
+		if errors.Is(err, sql.ErrNoRows) {
+			version = noPolicy
+		} else if err != nil {
+			return nil, fmt.Errorf("policy: get: %w", err)
+		}
 	}
-	if err != nil {
-		return nil, fmt.Errorf("policy: get: %w", err)
+	if version == noPolicy {
+		s.versions.Put(gen, realm, noPolicy)
+		return Default(realm), nil
 	}
 	s.mu.Lock()
 	cached := s.cache[realm]
 	s.mu.Unlock()
 	if cached != nil && cached.Doc.Version == version {
+		s.versions.Put(gen, realm, version)
 		return cached, nil
 	}
 	var token, signer string
-	err = s.read.QueryRowContext(ctx,
+	err := s.read.QueryRowContext(ctx,
 		`SELECT version, token, signer FROM policies WHERE realm = ?`, realm).Scan(&version, &token, &signer)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Default(realm), nil
@@ -137,5 +154,6 @@ func (s *Store) Get(ctx context.Context, realm string) (*Policy, error) {
 	s.mu.Lock()
 	s.cache[realm] = p
 	s.mu.Unlock()
+	s.versions.Put(gen, realm, version)
 	return p, nil
 }

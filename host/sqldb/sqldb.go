@@ -62,6 +62,8 @@ type DB struct {
 
 	batches, batched atomic.Int64 // BatchStats
 
+	memoGens sync.Map // table name → *atomic.Uint64: its Memos' generation
+
 	// backfilled is set by the checkpointer when a checkpoint copied the
 	// WAL into the database file: the batcher then finishes the job
 	// between two batches (finishCheckpoint), so that the next commit

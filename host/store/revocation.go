@@ -60,6 +60,10 @@ func (db *DB) Revoke(ctx context.Context, r Revocation) error {
 			r.Realm, string(r.Kind), r.Subject, r.At.UnixMicro(), r.By)
 		return err
 	})
+	// Before Revoke returns, whatever its outcome (a failed COMMIT may
+	// have reached the disk): no check that starts after it answers from
+	// what was remembered before.
+	db.revoked.Invalidate()
 	if err != nil {
 		return db.wrap("revoke", err)
 	}
@@ -88,9 +92,11 @@ func revocationPayload(r Revocation) string {
 	return p
 }
 
-// Revoked reports whether subject of the given kind is revoked in realm. It
-// asks the database every time (nothing is cached), so a revocation recorded
-// by any node sharing the database is enforced at the next check.
+// Revoked reports whether subject of the given kind is revoked in realm. On
+// PostgreSQL it asks the database every time, so a revocation recorded by
+// any node sharing the database is enforced at the next check; on SQLite,
+// whose file only this process writes, answers are remembered until the
+// next Revoke (sqldb.Memo).
 func (db *DB) Revoked(ctx context.Context, realm string, kind RevocationKind, subject string) (bool, error) {
 	_, revoked, err := db.RevokedAny(ctx, realm, Subject{kind, subject})
 	return revoked, err
@@ -120,6 +126,22 @@ func (db *DB) RevokedAny(ctx context.Context, realm string, subjects ...Subject)
 	if len(subjects) > maxSubjects {
 		return Subject{}, false, fmt.Errorf("store: revoked: %d subjects, at most %d", len(subjects), maxSubjects)
 	}
+	// Answered from memory when every subject's answer is remembered.
+	known := 0
+	for _, sub := range subjects {
+		revoked, ok := db.revoked.Get(revKey{realm, sub})
+		if !ok {
+			break
+		}
+		if revoked {
+			return sub, true, nil
+		}
+		known++
+	}
+	if known == len(subjects) {
+		return Subject{}, false, nil
+	}
+	gen := db.revoked.Gen()
 	var q strings.Builder
 	q.WriteString(`SELECT kind, subject FROM revocations WHERE realm = ? AND (`)
 	args := make([]any, 0, 1+2*len(subjects))
@@ -149,11 +171,20 @@ func (db *DB) RevokedAny(ctx context.Context, realm string, subjects ...Subject)
 		return Subject{}, false, db.wrap("revoked", err)
 	}
 	for _, sub := range subjects {
+		db.revoked.Put(gen, revKey{realm, sub}, found[sub])
+	}
+	for _, sub := range subjects {
 		if found[sub] {
 			return sub, true, nil
 		}
 	}
 	return Subject{}, false, nil
+}
+
+// revKey is one remembered revocation lookup.
+type revKey struct {
+	realm string
+	sub   Subject
 }
 
 // Revocations lists every revocation of every realm, oldest first.

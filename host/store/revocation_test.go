@@ -3,8 +3,12 @@ package store
 import (
 	"context"
 	"errors"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/airlock-dev/airlock/host/sqldb"
 )
 
 func TestRevocationPersistsAcrossRestart(t *testing.T) {
@@ -154,5 +158,91 @@ func testRevokedAny(t *testing.T, open opener) {
 	many := make([]Subject, maxSubjects+1)
 	if _, _, err := db.RevokedAny(ctx, "r", many...); err == nil {
 		t.Error("more than maxSubjects subjects accepted")
+	}
+}
+
+// TestRevocationMemo checks the remembered revocation lookups: a check made
+// after Revoke returned always sees the revocation, also while other checks
+// run concurrently with it; and on PostgreSQL, where other nodes write the
+// table, a revocation by another node is seen at the next check even for a
+// subject that was checked before.
+func TestRevocationMemo(t *testing.T) {
+	eachDialect(t, testRevocationMemo)
+}
+
+func testRevocationMemo(t *testing.T, open opener) {
+	ctx := context.Background()
+	db := open(t)
+	check := func(sub Subject) bool {
+		t.Helper()
+		_, revoked, err := db.RevokedAny(ctx, "r", Subject{KindAgent, "did:key:zOther"}, sub)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return revoked
+	}
+	revoke := func(on *DB, sub Subject) {
+		t.Helper()
+		if err := on.Revoke(ctx, Revocation{Realm: "r", Kind: sub.Kind, Subject: sub.ID, By: "op"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	g := Subject{KindGrant, "g-memo"}
+	for range 3 {
+		if check(g) {
+			t.Fatal("revoked before any revocation")
+		}
+	}
+	revoke(db, g)
+	if !check(g) {
+		t.Fatal("a check after Revoke returned does not see the revocation")
+	}
+
+	// Checks racing with a Revoke: none that starts after it returned may
+	// answer "not revoked".
+	a := Subject{KindAgent, "did:key:zRacing"}
+	var (
+		returned atomic.Bool
+		stale    atomic.Int64
+		wg       sync.WaitGroup
+		stop     = make(chan struct{})
+	)
+	for range 8 {
+		wg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				after := returned.Load()
+				_, revoked, err := db.RevokedAny(ctx, "r", a)
+				if err == nil && after && !revoked {
+					stale.Add(1)
+				}
+			}
+		})
+	}
+	time.Sleep(20 * time.Millisecond)
+	revoke(db, a)
+	returned.Store(true)
+	time.Sleep(50 * time.Millisecond)
+	close(stop)
+	wg.Wait()
+	if n := stale.Load(); n > 0 {
+		t.Errorf("%d checks that started after Revoke returned answered not revoked", n)
+	}
+
+	if db.db.Dialect() == sqldb.Postgres {
+		other := open(t) // a second node on the same database
+		p := Subject{KindPublisher, "did:key:zPub"}
+		if check(p) {
+			t.Fatal("revoked before any revocation")
+		}
+		revoke(other, p)
+		if !check(p) {
+			t.Error("a revocation by another node is not seen at the next check")
+		}
 	}
 }

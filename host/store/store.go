@@ -75,6 +75,9 @@ type DB struct {
 	inserts atomic.Uint64
 	calls   atomic.Uint64    // AddCall count, for pruning call_counts
 	now     func() time.Time // replaced in tests
+	// revoked remembers revocation lookups on SQLite, whose only writer
+	// is Revoke (sqldb.Memo); on PostgreSQL every check reads the table.
+	revoked *sqldb.Memo[revKey, bool]
 }
 
 // Open opens or creates the SQLite database at path (e.g. DATA/airlock.db)
@@ -114,7 +117,7 @@ func OpenURL(ctx context.Context, storeURL, dataDir string) (*DB, error) {
 // OpenDB uses an open database (SQLite or PostgreSQL) and applies the
 // pending schema migrations. Closing the returned DB closes sdb.
 func OpenDB(ctx context.Context, sdb *sqldb.DB) (*DB, error) {
-	db := &DB{db: sdb, sql: sdb.SQL(), now: time.Now}
+	db := &DB{db: sdb, sql: sdb.SQL(), now: time.Now, revoked: sqldb.NewMemo[revKey, bool](sdb, "revocations")}
 	if err := db.migrate(ctx); err != nil {
 		return nil, fmt.Errorf("store: %w", err)
 	}
