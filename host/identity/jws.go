@@ -1,17 +1,17 @@
 package identity
 
 import (
-	"bytes"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
+	"slices"
 	"strings"
 
 	"github.com/lestrrat-go/jwx/v3/jwa"
 	"github.com/lestrrat-go/jwx/v3/jws/jwsbb"
+
+	"github.com/airlock-dev/airlock/host/strictjson"
 )
 
 // b64 is the JWS base64url encoding: no padding, zero trailing bits.
@@ -210,40 +210,16 @@ func splitCompact(token string) (hdr, payload, sig []byte, err error) {
 
 // strictObject decodes a JSON object into its members, refusing duplicate
 // members (a parser differential waiting to happen), anything but an object
-// and trailing data.
+// and trailing data: see [strictjson.Members]. The values are sub-slices of
+// data.
 func strictObject(data []byte) (map[string]json.RawMessage, error) {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	tok, err := dec.Token()
+	list, err := strictjson.Members(data)
 	if err != nil {
-		return nil, errors.New("not JSON")
+		return nil, err
 	}
-	if d, ok := tok.(json.Delim); !ok || d != '{' {
-		return nil, errors.New("not a JSON object")
-	}
-	members := make(map[string]json.RawMessage)
-	for dec.More() {
-		tok, err := dec.Token()
-		if err != nil {
-			return nil, errors.New("bad JSON")
-		}
-		name, ok := tok.(string)
-		if !ok {
-			return nil, errors.New("bad JSON")
-		}
-		if _, dup := members[name]; dup {
-			return nil, fmt.Errorf("duplicate member %s", short(name))
-		}
-		var raw json.RawMessage
-		if err := dec.Decode(&raw); err != nil {
-			return nil, errors.New("bad JSON")
-		}
-		members[name] = raw
-	}
-	if _, err := dec.Token(); err != nil { // the closing '}'
-		return nil, errors.New("bad JSON")
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return nil, errors.New("trailing data after JSON object")
+	members := make(map[string]json.RawMessage, len(list))
+	for _, m := range list {
+		members[m.Name] = m.Value
 	}
 	return members, nil
 }
@@ -251,25 +227,29 @@ func strictObject(data []byte) (map[string]json.RawMessage, error) {
 // decodeClaims decodes a JSON object into v after checking that its members
 // are exactly required: no duplicates, none missing, none unknown. Because
 // the names are checked exactly first, encoding/json's case-insensitive
-// field matching cannot be abused.
+// field matching cannot be abused. v must point to a struct whose JSON
+// fields are exactly required, with scalar types (as [Proof] and [Receipt]):
+// then no member can be unknown to encoding/json either.
 func decodeClaims(data []byte, required []string, v any) error {
-	members, err := strictObject(data)
+	members, err := strictjson.Members(data)
 	if err != nil {
 		return fail(ErrMalformed, "claims: %v", err)
 	}
-	for name := range members {
-		if !contains(required, name) {
-			return fail(ErrClaims, "unknown claim %s", short(name))
+	for _, m := range members {
+		if !contains(required, m.Name) {
+			return fail(ErrClaims, "unknown claim %s", short(m.Name))
 		}
 	}
-	for _, name := range required {
-		if _, ok := members[name]; !ok {
-			return fail(ErrClaims, "missing claim %q", name)
+	// The names are distinct and all required: as many as required means
+	// none is missing.
+	if len(members) != len(required) {
+		for _, name := range required {
+			if !slices.ContainsFunc(members, func(m strictjson.Member) bool { return m.Name == name }) {
+				return fail(ErrClaims, "missing claim %q", name)
+			}
 		}
 	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
+	if err := json.Unmarshal(data, v); err != nil {
 		return fail(ErrClaims, "claims: %v", err)
 	}
 	return nil

@@ -26,6 +26,7 @@ import (
 	"log/slog"
 	"reflect"
 	goruntime "runtime"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -45,6 +46,7 @@ import (
 	"github.com/airlock-dev/airlock/host/registry"
 	"github.com/airlock-dev/airlock/host/runtime"
 	"github.com/airlock-dev/airlock/host/store"
+	"github.com/airlock-dev/airlock/host/strictjson"
 	"github.com/airlock-dev/airlock/host/vault"
 )
 
@@ -193,8 +195,15 @@ func DecodeRequest(body []byte) (*Request, error) {
 // When v points to a struct, the members of the top-level object must also
 // be named exactly as the struct's JSON fields, each at most once.
 func StrictJSON(data []byte, v any) error {
-	if err := checkMembers(data, v); err != nil {
+	flat, err := checkMembers(data, v)
+	if err != nil {
 		return err
+	}
+	if flat {
+		// Exactly one valid object, each member an exact field name, no
+		// struct below: nothing is left for DisallowUnknownFields or the
+		// trailing data check to refuse.
+		return json.Unmarshal(data, v)
 	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
@@ -212,18 +221,42 @@ func StrictJSON(data []byte, v any) error {
 // exactly one of the struct's JSON field names. encoding/json would match
 // such a name case-insensitively and keep the last of duplicates: a parser
 // differential with any other reader of the same signed bytes. Anything
-// that is not an object is left for the decoder to refuse.
-func checkMembers(data []byte, v any) error {
+// that is not exactly one valid object is left for the decoder to refuse.
+//
+// flat reports that data is exactly one valid object whose members all
+// name fields of a flat struct: no embedded field, field names plain and
+// distinct (so encoding/json's fields are the ones named here) and no
+// struct anywhere in a field's type (so no unknown field can hide below).
+func checkMembers(data []byte, v any) (flat bool, err error) {
 	t := reflect.TypeOf(v)
+	flat = t != nil && t.Kind() == reflect.Pointer
 	for t != nil && t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
 	if t == nil || t.Kind() != reflect.Struct {
-		return nil
+		return false, nil
 	}
-	names := map[string]bool{}
+	// noStruct reports a type with no struct in it, looking a few levels
+	// deep only (a recursive type is not flat). An interface may hold a
+	// pointer to a struct, which encoding/json decodes into.
+	noStruct := func(t reflect.Type) bool {
+		for range 8 {
+			switch t.Kind() {
+			case reflect.Struct, reflect.Interface:
+				return false
+			case reflect.Pointer, reflect.Slice, reflect.Array, reflect.Map:
+				t = t.Elem()
+			default:
+				return true
+			}
+		}
+		return false
+	}
+	var buf [16]string
+	names := buf[:0]
 	for i := 0; i < t.NumField(); i++ {
 		f := t.Field(i)
+		flat = flat && !f.Anonymous
 		if !f.IsExported() {
 			continue
 		}
@@ -236,32 +269,23 @@ func checkMembers(data []byte, v any) error {
 				name = n
 			}
 		}
-		names[name] = true
+		flat = flat && !slices.Contains(names, name) && noStruct(f.Type) &&
+			strings.Trim(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_") == ""
+		names = append(names, name)
 	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
-		return nil
+	members, err := strictjson.Members(data)
+	if dup, ok := errors.AsType[*strictjson.DuplicateError](err); ok {
+		return false, fmt.Errorf("json: duplicate field %q", dup.Name)
 	}
-	seen := map[string]bool{}
-	for dec.More() {
-		tok, err := dec.Token()
-		if err != nil {
-			return nil // malformed: the decoder reports it
-		}
-		name, _ := tok.(string)
-		if !names[name] {
-			return fmt.Errorf("json: unknown field %q", name)
-		}
-		if seen[name] {
-			return fmt.Errorf("json: duplicate field %q", name)
-		}
-		seen[name] = true
-		var skip json.RawMessage
-		if err := dec.Decode(&skip); err != nil {
-			return nil
+	if err != nil {
+		return false, nil // malformed, not an object or trailing data: the decoder reports it
+	}
+	for _, m := range members {
+		if !slices.Contains(names, m.Name) {
+			return false, fmt.Errorf("json: unknown field %q", m.Name)
 		}
 	}
-	return nil
+	return flat, nil
 }
 
 func sha(b []byte) string {
