@@ -239,21 +239,11 @@ func presign(tb testing.TB, h *host, a agent, per int) *presigned {
 	p := &presigned{a: a, body: intentBody(tb, a)}
 	now := time.Now()
 	for range per {
-		proof, err := identity.SignRequest(a.key, h.key.DID(), http.MethodPost, "/v1/intents", p.body, now)
+		proof, jti, err := identity.SignRequestJTI(a.key, h.key.DID(), http.MethodPost, "/v1/intents", p.body, now)
 		if err != nil {
 			tb.Fatal(err)
 		}
-		_, payload, err := identity.ParseUnverified(proof)
-		if err != nil {
-			tb.Fatal(err)
-		}
-		var claims struct {
-			Jti string `json:"jti"`
-		}
-		if err := json.Unmarshal(payload, &claims); err != nil {
-			tb.Fatal(err)
-		}
-		p.proofs, p.jtis = append(p.proofs, proof), append(p.jtis, claims.Jti)
+		p.proofs, p.jtis = append(p.proofs, proof), append(p.jtis, jti)
 	}
 	return p
 }

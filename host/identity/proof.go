@@ -61,11 +61,17 @@ func NewJTI() (string, error) {
 // pathAndQuery is the request target as the host sees it (for example
 // "/v1/intents?x=1").
 func SignRequest(k *Key, hostDID, method, pathAndQuery string, body []byte, now time.Time) (string, error) {
-	jti, err := NewJTI()
-	if err != nil {
-		return "", err
+	proof, _, err := SignRequestJTI(k, hostDID, method, pathAndQuery, body, now)
+	return proof, err
+}
+
+// SignRequestJTI is SignRequest that also returns the proof's jti, which
+// the receipt of the answer names (VerifyReceipt).
+func SignRequestJTI(k *Key, hostDID, method, pathAndQuery string, body []byte, now time.Time) (proof, jti string, err error) {
+	if jti, err = NewJTI(); err != nil {
+		return "", "", err
 	}
-	return k.SignJSON(TypRequest, Proof{
+	proof, err = k.SignJSON(TypRequest, Proof{
 		Iss: k.DID(),
 		Aud: hostDID,
 		Jti: jti,
@@ -75,6 +81,10 @@ func SignRequest(k *Key, hostDID, method, pathAndQuery string, body []byte, now 
 		Htu: pathAndQuery,
 		Bh:  BodyHash(body),
 	})
+	if err != nil {
+		return "", "", err
+	}
+	return proof, jti, nil
 }
 
 // ReplayStore records jti values. Use returns fresh=false if jti was already

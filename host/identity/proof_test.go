@@ -363,3 +363,25 @@ func TestBodyHash(t *testing.T) {
 		}
 	}
 }
+
+// TestSignRequestJTIIsTheProofsJTI checks that the jti SignRequestJTI
+// returns (the one a receipt must name) is the signed proof's, and fresh
+// for every proof.
+func TestSignRequestJTIIsTheProofsJTI(t *testing.T) {
+	f := newProofFixture(t)
+	seen := map[string]bool{}
+	for range 3 {
+		tok, jti, err := identity.SignRequestJTI(f.agent, f.host.DID(), testMethod, testPath, testBody, testNow)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := f.verifier(newMemReplay()).Verify(context.Background(), "Airlock "+tok, testMethod, testPath, testBody)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.Jti != jti || jti == "" || seen[jti] {
+			t.Fatalf("SignRequestJTI jti %q, proof jti %q (seen before: %v)", jti, p.Jti, seen[jti])
+		}
+		seen[jti] = true
+	}
+}

@@ -160,7 +160,7 @@ func (c *Client) Do(ctx context.Context, method, pathAndQuery, contentType strin
 			return nil, err
 		}
 	}
-	proof, err := identity.SignRequest(c.key, c.hostDID, method, pathAndQuery, body, c.now())
+	proof, jti, err := identity.SignRequestJTI(c.key, c.hostDID, method, pathAndQuery, body, c.now())
 	if err != nil {
 		return nil, err
 	}
@@ -181,20 +181,8 @@ func (c *Client) Do(ctx context.Context, method, pathAndQuery, contentType strin
 	if err != nil {
 		return nil, fmt.Errorf("client: %w", err)
 	}
-	// our own proof: read back the jti we signed
-	_, payload, err := identity.ParseUnverified(proof)
-	if err != nil {
-		return nil, err
-	}
-	var claims struct {
-		Jti string `json:"jti"`
-	}
-	if err := json.Unmarshal(payload, &claims); err != nil {
-		return nil, err
-	}
-	v := claims.Jti
 	token := resp.Header.Get("Airlock-Receipt")
-	rcpt, err := identity.VerifyReceipt(token, c.hostDID, v, resp.StatusCode, rb)
+	rcpt, err := identity.VerifyReceipt(token, c.hostDID, jti, resp.StatusCode, rb)
 	if err != nil && resp.StatusCode >= 400 {
 		// A request the host could not authenticate (or whose replay check
 		// failed) is refused with a receipt bound to no request: still signed
