@@ -83,14 +83,7 @@ func TestExpectSharesOneCommit(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 		doneB()
 		doneB() // idempotent: the count must not go below the callers still coming
-		select {
-		case err := <-errA:
-			if err != nil {
-				t.Fatal(err)
-			}
-		case <-time.After(20 * time.Second):
-			t.Fatal("A still waits for B, which withdrew")
-		}
+		answered(t, errA, "A still waits for B, which withdrew")
 		if n := db.coming.Load(); n != 0 {
 			t.Errorf("%d callers still counted as coming, want 0", n)
 		}
@@ -101,24 +94,24 @@ func TestExpectSharesOneCommit(t *testing.T) {
 		defer doneA()
 		done := make(chan error, 1)
 		go func() { done <- db.Batch(ctxA, insert([]byte("a"))) }()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Fatal(err)
-			}
-		case <-time.After(20 * time.Second):
-			t.Fatal("a lone announced caller waits for nobody")
-		}
+		answered(t, done, "a lone announced caller waits for nobody")
 		go func() { done <- db.Batch(ctx, insert([]byte("b"))) }()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Fatal(err)
-			}
-		case <-time.After(20 * time.Second):
-			t.Fatal("a caller that announced nothing waits")
-		}
+		answered(t, done, "a caller that announced nothing waits")
 	})
+}
+
+// answered fails the test with stuck unless done brings a nil error well
+// before the test's one-minute commit delay would end the wait.
+func answered(t *testing.T, done <-chan error, stuck string) {
+	t.Helper()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal(stuck)
+	}
 }
 
 // TestWALStartsOver checks that the WAL is reused, not grown, while
