@@ -16,8 +16,8 @@ const MaxBatch = 256
 // batchTimeout bounds one batch transaction, commit included.
 const batchTimeout = 30 * time.Second
 
-// maxCommitDelay (a variable for tests) bounds how long a batch waits for the callers announced
-// by Expect before it commits without them.
+// maxCommitDelay (a variable for tests) bounds how long a batch waits for
+// the callers announced by Expect before it commits without them.
 var maxCommitDelay = time.Millisecond
 
 // ErrClosed reports a Batch on a closed DB.
@@ -167,14 +167,14 @@ func (b *batcher) loop() {
 // announced by Expect are still on their way, waits for them (at most
 // maxCommitDelay, and never past MaxBatch).
 func (b *batcher) gather(batch []*batchReq) []*batchReq {
+queued:
 	for len(batch) < MaxBatch {
 		select {
 		case r := <-b.reqs:
 			batch = append(batch, r)
-			continue
 		default:
+			break queued
 		}
-		break
 	}
 	if b.db.coming.Load() <= 0 {
 		return batch
