@@ -55,7 +55,7 @@ bench: bench-as ## Run every benchmark (about 6 minutes; the first run also buil
 	@mkdir -p $(BENCH_OUT)
 	set -o pipefail; { \
 	  $(GO) test -run '^$$' -bench '^Benchmark(Tool|Pipeline|PipelineBreakdown|PipelineParallel|AuditAppend|ProofVerify|GrantVerify|SignRequest|AuditAppends)$$' -benchmem -benchtime $${BENCHTIME:-2s} -timeout 20m ./bench/ && \
-	  $(GO) test -run '^$$' -bench '^BenchmarkHTTPIntents$$' -benchmem -benchtime $${HTTP_REQUESTS:-1000}x -timeout 10m ./bench/ && \
+	  $(GO) test -run '^$$' -bench '^BenchmarkHTTPIntents$$' -benchmem -benchtime $${HTTP_REQUESTS:-4000}x -timeout 10m ./bench/ && \
 	  $(GO) test -run '^$$' -bench '^Benchmark(Restart10Plugins|AuditOpen1M)$$' -benchtime 3x -timeout 20m ./bench/ && \
 	  $(GO) test -run '^$$' -bench '^Benchmark(AuditVerify1M|AuditProof)$$' -benchtime 1s -timeout 20m ./bench/ && \
 	  $(GO) test -run '^$$' -bench '^Benchmark(Put|Query|Reopen)$$' -benchtime 20x -timeout 10m ./host/memory/; \
