@@ -114,8 +114,11 @@ func (s *Store) Get(ctx context.Context, realm string) (*Policy, error) {
 	// The version alone decides whether the verified policy in the cache is
 	// the stored one (Put only ever stores a higher version, see Put), so
 	// the token, a few kilobytes, is read only when it is not.
-	version, known := s.versions.Get(realm)
+	// The generation is noted before the remembered version is looked at:
+	// a version stored back below under it is dropped if a Put came in
+	// between (sqldb.Memo's protocol).
 	gen := s.versions.Gen()
+	version, known := s.versions.Get(realm)
 	if !known {
 		err := s.read.QueryRowContext(ctx, `SELECT version FROM policies WHERE realm = ?`, realm).Scan(&version)
 		if errors.Is(err, sql.ErrNoRows) {
