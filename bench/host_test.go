@@ -247,3 +247,13 @@ func issueGrant(operator, agent *identity.Key, hostDID, pattern string, now time
 		Tools: []string{pattern},
 	}, now)
 }
+
+// commitGroups starts counting the host's group commits: the returned func
+// gives the mean number of callers per commit since.
+func (h *host) commitGroups() func() float64 {
+	b0, c0 := h.db.SQLDB().BatchStats()
+	return func() float64 {
+		b1, c1 := h.db.SQLDB().BatchStats()
+		return float64(c1-c0) / float64(max(b1-b0, 1))
+	}
+}

@@ -158,8 +158,8 @@ func OpenSQLite(ctx context.Context, path string) (*DB, error) {
 // restarts the WAL instead of copying it passively: 256 MiB of 4 KiB pages.
 const maxWALFrames = 1 << 16
 
-// checkpointEvery (a variable for tests) is how often the checkpointer copies the WAL into the
-// database file.
+// checkpointEvery (a variable for tests) is how often the checkpointer
+// copies the WAL into the database file.
 var checkpointEvery = time.Second
 
 // checkpointLoop runs a PASSIVE checkpoint every checkpointEvery until the
