@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"unicode/utf8"
+
+	"github.com/airlock-dev/airlock/internal/jsonscan"
 )
 
 // Member is one member of a JSON object, as [Members] returns it.
@@ -77,7 +79,7 @@ func Members(data []byte) ([]Member, error) {
 		seen    map[string]struct{} // only for objects with many members
 	)
 	for i < len(data) && data[i] == '"' {
-		nameEnd, simple, ok := stringEnd(data, i)
+		nameEnd, simple, ok := jsonscan.StringEnd(data, i)
 		if !ok {
 			return nil, ErrSyntax
 		}
@@ -126,7 +128,7 @@ func trailing(data []byte, i int) error {
 // data[i]; ok is false if there is none.
 func value(data []byte, i int) (end int, ok bool) {
 	if i < len(data) && data[i] == '"' {
-		end, simple, ok := stringEnd(data, i)
+		end, simple, ok := jsonscan.StringEnd(data, i)
 		return end, ok && (simple || json.Valid(data[i:end]))
 	}
 	end, ok = valueEnd(data, i)
@@ -164,7 +166,8 @@ func dupMember(members []Member, seen *map[string]struct{}, name string) bool {
 
 // unquote decodes the string literal lit (quotes included) as
 // encoding/json does; ok is false if lit is not a valid JSON string. A
-// simple literal (see [stringEnd]) of valid UTF-8 is its bytes as they are.
+// simple literal (see [jsonscan.StringEnd]) of valid UTF-8 is its bytes as
+// they are.
 func unquote(lit []byte, simple bool) (s string, ok bool) {
 	if body := lit[1 : len(lit)-1]; simple && utf8.Valid(body) {
 		return string(body), true
@@ -195,25 +198,6 @@ func startsValue(c byte) bool {
 	return '0' <= c && c <= '9'
 }
 
-// stringEnd returns the index just past the string literal starting with
-// the quote at data[i]; ok is false if it is not terminated. simple reports
-// a literal without escapes or control characters, which is then valid.
-func stringEnd(data []byte, i int) (end int, simple, ok bool) {
-	simple = true
-	for j := i + 1; j < len(data); j++ {
-		switch c := data[j]; {
-		case c == '"':
-			return j + 1, simple, true
-		case c == '\\':
-			simple = false
-			j++ // the escaped byte; a \uXXXX's hex digits need no care
-		case c < 0x20:
-			simple = false
-		}
-	}
-	return 0, false, false
-}
-
 // valueEnd returns the index just past the value, other than a string,
 // starting at data[i]. It only finds extents (brackets are counted, strings
 // skipped) and does not validate: on invalid JSON its answer means nothing,
@@ -235,7 +219,7 @@ func valueEnd(data []byte, i int) (end int, ok bool) {
 					return j + 1, true
 				}
 			case '"':
-				e, _, ok := stringEnd(data, j)
+				e, _, ok := jsonscan.StringEnd(data, j)
 				if !ok {
 					return 0, false
 				}

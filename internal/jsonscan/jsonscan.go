@@ -22,17 +22,10 @@ func StringLiterals(data []byte) []Literal {
 		if data[i] != '"' {
 			continue
 		}
-		j := i + 1
-		for j < len(data) && data[j] != '"' {
-			if data[j] == '\\' {
-				j++
-			}
-			j++
-		}
-		if j >= len(data) {
+		end, _, ok := StringEnd(data, i)
+		if !ok {
 			break // unterminated: not valid JSON
 		}
-		end := j + 1
 		k := end
 		for k < len(data) && (data[k] == ' ' || data[k] == '\t' || data[k] == '\n' || data[k] == '\r') {
 			k++
@@ -41,4 +34,23 @@ func StringLiterals(data []byte) []Literal {
 		i = end - 1
 	}
 	return lits
+}
+
+// StringEnd returns the index just past the string literal whose opening
+// quote is data[i]; ok is false if it is not terminated. simple reports a
+// literal without escapes or control characters, which is then valid JSON.
+func StringEnd(data []byte, i int) (end int, simple, ok bool) {
+	simple = true
+	for j := i + 1; j < len(data); j++ {
+		switch c := data[j]; {
+		case c == '"':
+			return j + 1, simple, true
+		case c == '\\':
+			simple = false
+			j++ // the escaped byte; a \uXXXX's hex digits need no care
+		case c < 0x20:
+			simple = false
+		}
+	}
+	return 0, false, false
 }
