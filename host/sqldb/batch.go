@@ -50,8 +50,9 @@ type pending struct {
 }
 
 type batcher struct {
-	db   *DB
-	reqs chan *batchReq
+	db     *DB
+	reqs   chan *batchReq
+	exited chan struct{} // closed when loop returns
 }
 
 // Batch runs fn in a transaction shared with the other callers waiting at
@@ -65,7 +66,7 @@ type batcher struct {
 // internal timeout), so the answer is always the truth.
 func (db *DB) Batch(ctx context.Context, fn func(ctx context.Context, tx *Tx) error) error {
 	db.batchOnce.Do(func() {
-		db.batch = &batcher{db: db, reqs: make(chan *batchReq, MaxBatch)}
+		db.batch = &batcher{db: db, reqs: make(chan *batchReq, MaxBatch), exited: make(chan struct{})}
 		db.wg.Add(1)
 		go db.batch.loop()
 	})
@@ -85,8 +86,9 @@ func (db *DB) Batch(ctx context.Context, fn func(ctx context.Context, tx *Tx) er
 	select {
 	case err := <-r.done:
 		return err
-	case <-db.done:
-		// The batcher finishes the batch in flight before it stops.
+	case <-db.batch.exited:
+		// The batcher answers every request it took before it exits: no
+		// answer means fn never ran.
 		select {
 		case err := <-r.done:
 			return err
@@ -143,8 +145,11 @@ func (db *DB) Expect(ctx context.Context) (context.Context, func()) {
 	return context.WithValue(ctx, expectKey{}, e), e.withdraw
 }
 
+// loop serves Batch callers until the DB closes, answering every request
+// it takes, and closes exited when it returns.
 func (b *batcher) loop() {
 	defer b.db.wg.Done()
+	defer close(b.exited)
 	batch := make([]*batchReq, 0, MaxBatch)
 	for {
 		select {
@@ -211,12 +216,6 @@ func (b *batcher) drain(err error) {
 func (b *batcher) run(batch []*batchReq) {
 	ctx, cancel := context.WithTimeout(context.Background(), batchTimeout)
 	defer cancel()
-	fail := func(r *batchReq, tx *Tx, err error) {
-		for _, f := range tx.onFail {
-			f()
-		}
-		r.done <- err
-	}
 	sqlTx, err := b.db.sql.BeginTx(ctx, nil)
 	if err != nil {
 		err = fmt.Errorf("sqldb: begin: %w", err)
@@ -234,21 +233,21 @@ func (b *batcher) run(batch []*batchReq) {
 		}
 		sp := "b" + strconv.Itoa(i)
 		if _, err := sqlTx.ExecContext(ctx, "SAVEPOINT "+sp); err != nil {
-			fail(r, tx, fmt.Errorf("sqldb: savepoint: %w", err))
+			refuse(r, tx, fmt.Errorf("sqldb: savepoint: %w", err))
 			continue
 		}
 		if err := callFn(r, tx); err != nil {
 			if _, rbErr := sqlTx.ExecContext(ctx, "ROLLBACK TO SAVEPOINT "+sp); rbErr != nil {
 				// The transaction is unusable: fail everyone.
-				fail(r, tx, err)
+				refuse(r, tx, err)
 				b.abort(sqlTx, committed, rbErr, batch[i+1:])
 				return
 			}
-			fail(r, tx, err)
+			refuse(r, tx, err)
 			continue
 		}
 		if _, err := sqlTx.ExecContext(ctx, "RELEASE SAVEPOINT "+sp); err != nil {
-			fail(r, tx, fmt.Errorf("sqldb: release savepoint: %w", err))
+			refuse(r, tx, fmt.Errorf("sqldb: release savepoint: %w", err))
 			b.abort(sqlTx, committed, err, batch[i+1:])
 			return
 		}
@@ -257,7 +256,7 @@ func (b *batcher) run(batch []*batchReq) {
 	if err := sqlTx.Commit(); err != nil {
 		err = fmt.Errorf("sqldb: commit: %w", err)
 		for _, c := range committed {
-			fail(c.r, c.tx, err)
+			refuse(c.r, c.tx, err)
 		}
 		return
 	}
@@ -272,10 +271,7 @@ func (b *batcher) abort(sqlTx *sql.Tx, done []pending, cause error, rest []*batc
 	_ = sqlTx.Rollback()
 	err := fmt.Errorf("sqldb: batch aborted: %w", cause)
 	for _, c := range done {
-		for _, f := range c.tx.onFail {
-			f()
-		}
-		c.r.done <- err
+		refuse(c.r, c.tx, err)
 	}
 	for _, r := range rest {
 		r.done <- err
@@ -291,4 +287,12 @@ func callFn(r *batchReq, tx *Tx) (err error) {
 		}
 	}()
 	return r.fn(r.ctx, tx)
+}
+
+// refuse answers r with err after running the undo hooks of its work.
+func refuse(r *batchReq, tx *Tx, err error) {
+	for _, f := range tx.onFail {
+		f()
+	}
+	r.done <- err
 }

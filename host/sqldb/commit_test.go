@@ -2,8 +2,11 @@ package sqldb
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
+	"strconv"
+	"sync"
 	"testing"
 	"time"
 )
@@ -141,5 +144,62 @@ func TestWALStartsOver(t *testing.T) {
 	var n int
 	if err := db.Reader().QueryRowContext(ctx, `SELECT count(*) FROM t`).Scan(&n); err != nil || n != 3000 {
 		t.Errorf("%d rows (%v), want 3000", n, err)
+	}
+}
+
+// TestBatchAtCloseTellsTheTruth closes the DB while callers are in
+// batches: every caller told nil finds its row after a reopen, and every
+// caller told ErrClosed does not — Close never turns a commit into a
+// refusal.
+func TestBatchAtCloseTellsTheTruth(t *testing.T) {
+	ctx := context.Background()
+	for round := range 30 {
+		db, path := openTable(t)
+		const callers = 32
+		errs := make([]error, callers)
+		var wg sync.WaitGroup
+		for i := range callers {
+			wg.Go(func() {
+				errs[i] = db.Batch(ctx, func(ctx context.Context, tx *Tx) error {
+					time.Sleep(100 * time.Microsecond) // keep batches busy while Close comes
+					_, err := tx.ExecContext(ctx, `INSERT INTO t (v) VALUES (?)`, []byte(strconv.Itoa(i)))
+					return err
+				})
+			})
+		}
+		time.Sleep(time.Duration(round%6) * time.Millisecond)
+		if err := db.Close(); err != nil {
+			t.Fatal(err)
+		}
+		wg.Wait()
+
+		again, err := OpenSQLite(ctx, path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rows, err := again.SQL().QueryContext(ctx, `SELECT v FROM t`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		stored := map[string]bool{}
+		for rows.Next() {
+			var v []byte
+			if err := rows.Scan(&v); err != nil {
+				t.Fatal(err)
+			}
+			stored[string(v)] = true
+		}
+		rows.Close()
+		again.Close()
+		for i, err := range errs {
+			switch in := stored[strconv.Itoa(i)]; {
+			case err == nil && !in:
+				t.Fatalf("round %d: caller %d was told its row committed, but it is not there", round, i)
+			case errors.Is(err, ErrClosed) && in:
+				t.Fatalf("round %d: caller %d was told ErrClosed, but its row committed", round, i)
+			case err != nil && !errors.Is(err, ErrClosed):
+				t.Fatalf("round %d: caller %d: %v", round, i, err)
+			}
+		}
 	}
 }
