@@ -39,17 +39,21 @@ var overridePhrases = []string{
 	`act as (?:an? )?(?:unrestricted|unfiltered|jailbroken|DAN\b)`,
 }
 
-var overridePattern = func() *regexp.Regexp {
+// override matches an override phrase that begins a word.
+var override = func() *matcher {
 	parts := make([]string, len(overridePhrases))
 	for i, p := range overridePhrases {
 		parts[i] = phrase(p)
 	}
-	return regexp.MustCompile(`(?i)\b(?:` + strings.Join(parts, "|") + `)`)
+	return newPhraseMatcher(parts)
 }()
 
-// roleplayPattern matches chat-template tokens and role headers that try to
-// open a new turn or system message inside data.
-var roleplayPattern = regexp.MustCompile(`(?i)` + strings.Join([]string{
+// roleplay matches chat-template tokens and role headers that try to open
+// a new turn or system message inside data. Each alternative begins at a
+// line start or with '<' or '[' — and none that begins at a line start
+// can begin with '<' or '[', so testing those anchored mid-line finds
+// nothing a line start would not.
+var roleplay = newLineMatcher(`(?i)`, strings.Join([]string{
 	`(?m:^[ \t]*#{1,6}[ \t]*(?:system|assistant)\b)`,
 	`(?m:^[ \t]*#{1,6}[ \t]*(?:instruction|response)[ \t]*:)`,
 	`(?m:^[ \t]*system[ \t]*:)`,
@@ -59,7 +63,7 @@ var roleplayPattern = regexp.MustCompile(`(?i)` + strings.Join([]string{
 	`<</?SYS>>`,
 	`</?(?:system|system[_-]?prompt|instructions)>`,
 	`<(?:start|end)_of_turn>`,
-}, "|"))
+}, "|"), "<[")
 
 // isInvisible reports whether r is an invisible character used to hide or
 // reorder text.
@@ -137,11 +141,11 @@ func normalize(text []byte) normalized {
 	return n
 }
 
-// find returns the matches of re in the normalized text as flags over the
+// find returns the matches of m in the normalized text as flags over the
 // original text.
-func (n normalized) find(kind string, re *regexp.Regexp) []Flag {
+func (n normalized) find(kind string, m *matcher) []Flag {
 	var flags []Flag
-	for _, m := range re.FindAllIndex(n.text, -1) {
+	for _, m := range m.findAll(n.text) {
 		if m[1] <= m[0] {
 			continue
 		}
@@ -157,6 +161,42 @@ const maxDepth = 2
 // shorter runs rarely hold a whole instruction.
 var base64Run = regexp.MustCompile(`[A-Za-z0-9+/]{40,}={0,2}|[A-Za-z0-9_-]{40,}={0,2}`)
 
+// base64Runs returns base64Run.FindAllIndex(text, -1) without running the
+// pattern over the whole text: a match lies inside a run of at least 40
+// bytes of either alphabet, plus at most two '=' after it, so the pattern
+// runs over those segments only (most text has none).
+func base64Runs(text []byte) [][]int {
+	var out [][]int
+	for i := 0; i < len(text); {
+		if !isBase64Byte(text[i]) {
+			i++
+			continue
+		}
+		start := i
+		for i < len(text) && isBase64Byte(text[i]) {
+			i++
+		}
+		if i-start < 40 {
+			continue
+		}
+		end := i
+		for end < len(text) && end-i < 2 && text[end] == '=' {
+			end++
+		}
+		for _, m := range base64Run.FindAllIndex(text[start:end], -1) {
+			out = append(out, []int{start + m[0], start + m[1]})
+		}
+		i = end
+	}
+	return out
+}
+
+// isBase64Byte reports whether b belongs to either base64 alphabet
+// ([A-Za-z0-9+/] or [A-Za-z0-9_-]).
+func isBase64Byte(b byte) bool {
+	return isWordByte(b) || b == '+' || b == '/' || b == '-'
+}
+
 var encodings = []*base64.Encoding{
 	base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding,
 }
@@ -168,7 +208,7 @@ func findEncoded(text []byte, depth int) []Flag {
 		return nil
 	}
 	var flags []Flag
-	for _, m := range base64Run.FindAllIndex(text, -1) {
+	for _, m := range base64Runs(text) {
 		if decodedInjects(text[m[0]:m[1]], depth) {
 			flags = append(flags, Flag{Kind: KindEncoded, Start: m[0], End: m[1]})
 		}
@@ -184,7 +224,7 @@ func decodedInjects(run []byte, depth int) bool {
 			continue
 		}
 		n := normalize(dec[:k])
-		if overridePattern.Match(n.text) || roleplayPattern.Match(n.text) {
+		if override.match(n.text) || roleplay.match(n.text) {
 			return true
 		}
 		if len(findEncoded(dec[:k], depth+1)) > 0 {

@@ -88,8 +88,8 @@ func scanText(text []byte, depth int) []Flag {
 	var flags []Flag
 	flags = append(flags, findInvisible(text)...)
 	n := normalize(text)
-	flags = append(flags, n.find(KindOverride, overridePattern)...)
-	flags = append(flags, n.find(KindRoleplay, roleplayPattern)...)
+	flags = append(flags, n.find(KindOverride, override)...)
+	flags = append(flags, n.find(KindRoleplay, roleplay)...)
 	flags = append(flags, findEncoded(text, depth)...)
 	return flags
 }
