@@ -240,6 +240,15 @@ CREATE TRIGGER IF NOT EXISTS audit_checkpoints_no_update BEFORE UPDATE ON audit_
 	BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;
 CREATE TRIGGER IF NOT EXISTS audit_checkpoints_no_delete BEFORE DELETE ON audit_checkpoints
 	BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;
+CREATE TABLE IF NOT EXISTS audit_heads (
+	size     INTEGER PRIMARY KEY,
+	chain    BLOB NOT NULL,
+	frontier BLOB NOT NULL -- the compact range [0, size): its hashes, 32 bytes each
+);
+CREATE TRIGGER IF NOT EXISTS audit_heads_no_update BEFORE UPDATE ON audit_heads
+	BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;
+CREATE TRIGGER IF NOT EXISTS audit_heads_no_delete BEFORE DELETE ON audit_heads
+	BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;
 `
 
 // pgSchema is sqliteSchema for PostgreSQL; pgTriggers are its triggers,
@@ -259,6 +268,11 @@ CREATE TABLE IF NOT EXISTS audit_checkpoints (
 	note       BYTEA NOT NULL,
 	created_at BIGINT NOT NULL -- unix microseconds
 )`, `
+CREATE TABLE IF NOT EXISTS audit_heads (
+	size     BIGINT PRIMARY KEY,
+	chain    BYTEA NOT NULL,
+	frontier BYTEA NOT NULL
+)`, `
 CREATE OR REPLACE FUNCTION audit_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
 	RAISE EXCEPTION 'audit log is append-only';
@@ -273,6 +287,9 @@ var pgTriggers = []struct{ table, name, event string }{
 	{"audit_checkpoints", "audit_checkpoints_no_update", "BEFORE UPDATE ON audit_checkpoints FOR EACH ROW"},
 	{"audit_checkpoints", "audit_checkpoints_no_delete", "BEFORE DELETE ON audit_checkpoints FOR EACH ROW"},
 	{"audit_checkpoints", "audit_checkpoints_no_truncate", "BEFORE TRUNCATE ON audit_checkpoints FOR EACH STATEMENT"},
+	{"audit_heads", "audit_heads_no_update", "BEFORE UPDATE ON audit_heads FOR EACH ROW"},
+	{"audit_heads", "audit_heads_no_delete", "BEFORE DELETE ON audit_heads FOR EACH ROW"},
+	{"audit_heads", "audit_heads_no_truncate", "BEFORE TRUNCATE ON audit_heads FOR EACH STATEMENT"},
 }
 
 // createSchema creates the audit tables if they do not exist. On
@@ -362,15 +379,22 @@ func Open(ctx context.Context, db *sqldb.DB, origin string, signer ed25519.Priva
 	return l, nil
 }
 
-// reload rebuilds the head (size, chain value, compact range) from the
-// stored leaf hashes. Only Open calls it, owning l exclusively.
+// reload rebuilds the head (size, chain value, compact range): from the
+// head stored with the latest checkpoint (storedHead) when there is a
+// usable one, then from the leaf hashes of the entries after it — so a
+// restart reads the entries since the last checkpoint, not the whole log.
+// Only Open calls it, owning l exclusively.
 func (l *Log) reload(ctx context.Context) error {
-	rows, err := l.db.SQL().QueryContext(ctx, `SELECT idx, leaf_hash, chain FROM audit_entries ORDER BY idx`)
+	h, err := l.storedHead(ctx)
+	if err != nil {
+		return err
+	}
+	rows, err := l.db.SQL().QueryContext(ctx,
+		`SELECT idx, leaf_hash, chain FROM audit_entries WHERE idx >= ? ORDER BY idx`, h.size)
 	if err != nil {
 		return fmt.Errorf("audit: %w: load head: %v", ErrUnavailable, err)
 	}
 	defer rows.Close()
-	h := emptyHead()
 	if err := h.extend(rows); err != nil {
 		return err
 	}

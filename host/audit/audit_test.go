@@ -174,10 +174,12 @@ func (e *env) exec(stmt string, args ...any) {
 	var disable []string
 	if e.dialect == sqldb.Postgres {
 		disable = []string{"ALTER TABLE IF EXISTS audit_entries DISABLE TRIGGER USER",
-			"ALTER TABLE IF EXISTS audit_checkpoints DISABLE TRIGGER USER"}
+			"ALTER TABLE IF EXISTS audit_checkpoints DISABLE TRIGGER USER",
+			"ALTER TABLE IF EXISTS audit_heads DISABLE TRIGGER USER"}
 	} else {
 		for _, trg := range []string{"audit_entries_no_update", "audit_entries_no_delete",
-			"audit_checkpoints_no_update", "audit_checkpoints_no_delete"} {
+			"audit_checkpoints_no_update", "audit_checkpoints_no_delete",
+			"audit_heads_no_update", "audit_heads_no_delete"} {
 			disable = append(disable, "DROP TRIGGER IF EXISTS "+trg)
 		}
 	}

@@ -96,7 +96,7 @@ func (l *Log) Checkpoint(ctx context.Context) ([]byte, error) {
 		case err == nil && lastSize == size:
 			if n, r, err := OpenCheckpoint(last, l.origin, l.signer.public()); err == nil && n == size && bytes.Equal(r, root) {
 				signed = last
-				return nil
+				return storeHead(ctx, tx, l.head)
 			}
 		case err == nil, errors.Is(err, sql.ErrNoRows):
 		default:
@@ -111,7 +111,7 @@ func (l *Log) Checkpoint(ctx context.Context) ([]byte, error) {
 			size, signed, time.Now().UnixMicro()); err != nil {
 			return fmt.Errorf("audit: %w: store checkpoint: %v", ErrUnavailable, err)
 		}
-		return nil
+		return storeHead(ctx, tx, l.head)
 	})
 	if err != nil {
 		return nil, failed("checkpoint", err)
