@@ -8,7 +8,9 @@ package bench
 //     PostgreSQL (AIRLOCK_BENCH_POSTGRES, or a private server).
 //   - BenchmarkAuditVerify1M: audit.Verify of a 1,000,000-entry log.
 //   - BenchmarkAuditOpen1M: audit.Open of that log (what a host restart pays
-//     to reload the head).
+//     to reload the head: from the head stored with its last checkpoint).
+//   - BenchmarkAuditRebuild1M: audit.Open when no stored head is usable,
+//     which rebuilds the head from every entry.
 //   - BenchmarkAuditProof: inclusion and consistency proofs in trees of
 //     1k, 100k and 1M entries: time to build one, time to verify one, and
 //     its size.
@@ -16,8 +18,8 @@ package bench
 // The 1M-entry log is built once with audit's own Append over a SQLite file
 // opened like a host's but WITHOUT fsync (synchronous=OFF: a fixture, not a
 // host), with a signed checkpoint every 100,000 entries and at 1,000, then
-// cached as build/bench/audit-1m.db (and its benchmark-only signing key,
-// audit-1m.key) so later runs skip the build. `make bench-audit-1m` builds
+// cached as build/bench/audit-1m-v2.db (and its benchmark-only signing key,
+// audit-1m-v2.key) so later runs skip the build. `make bench-audit-1m` builds
 // it alone; delete the two files to rebuild.
 
 import (
@@ -244,7 +246,9 @@ func openFixture1M(tb testing.TB) (*fixture1M, error) {
 	if err != nil {
 		return nil, err
 	}
-	path, keyPath := filepath.Join(dir, "audit-1m.db"), filepath.Join(dir, "audit-1m.key")
+	// v2: the log stores a head with each checkpoint (audit_heads); a
+	// fixture built before does not, and is not used.
+	path, keyPath := filepath.Join(dir, "audit-1m-v2.db"), filepath.Join(dir, "audit-1m-v2.key")
 	_, errDB := os.Stat(path)
 	_, errKey := os.Stat(keyPath)
 	if errors.Is(errDB, os.ErrNotExist) || errors.Is(errKey, os.ErrNotExist) {
@@ -406,9 +410,26 @@ func BenchmarkAuditVerify1M(b *testing.B) {
 // compact Merkle range.
 func BenchmarkAuditOpen1M(b *testing.B) {
 	f := load1M(b)
+	benchmarkOpen(b, f, f.priv)
+}
+
+// BenchmarkAuditRebuild1M runs audit.Open of the 1M-entry log when no
+// stored head can be used — here because the host key is not the one that
+// signed the checkpoints — so the head is rebuilt from every entry (what
+// every restart paid before heads were stored).
+func BenchmarkAuditRebuild1M(b *testing.B) {
+	f := load1M(b)
+	_, other, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		b.Fatal(err)
+	}
+	benchmarkOpen(b, f, other)
+}
+
+func benchmarkOpen(b *testing.B, f *fixture1M, key ed25519.PrivateKey) {
 	ctx := context.Background()
 	for b.Loop() {
-		l, err := openAudit(ctx, f.db, fixtureOrigin, f.priv)
+		l, err := openAudit(ctx, f.db, fixtureOrigin, key)
 		if err != nil {
 			b.Fatal(err)
 		}

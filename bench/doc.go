@@ -39,5 +39,5 @@
 // The benchmarks dial only loopback: the server listens on 127.0.0.1:0 and
 // the load generator's dialer refuses any other address. No key or token is
 // ever printed. The cached audit fixture's signing key
-// (build/bench/audit-1m.key) is a throwaway key used for nothing else.
+// (build/bench/audit-1m-v2.key) is a throwaway key used for nothing else.
 package bench

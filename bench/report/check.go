@@ -140,6 +140,7 @@ const (
 	BenchAuditAppends      = "BenchmarkAuditAppends"
 	BenchAuditVerify1M     = "BenchmarkAuditVerify1M"
 	BenchAuditOpen1M       = "BenchmarkAuditOpen1M"
+	BenchAuditRebuild1M    = "BenchmarkAuditRebuild1M"
 	BenchAuditProof        = "BenchmarkAuditProof"
 	BenchRestart           = "BenchmarkRestart10Plugins"
 )
