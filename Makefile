@@ -58,6 +58,7 @@ bench: bench-as ## Run every benchmark (about 6 minutes; the first run also buil
 	  $(GO) test -run '^$$' -bench '^BenchmarkHTTPIntents$$' -benchmem -benchtime $${HTTP_REQUESTS:-4000}x -timeout 10m ./bench/ && \
 	  $(GO) test -run '^$$' -bench '^Benchmark(Restart10Plugins|AuditOpen1M|AuditRebuild1M)$$' -benchtime 3x -timeout 20m ./bench/ && \
 	  $(GO) test -run '^$$' -bench '^Benchmark(AuditVerify1M|AuditProof)$$' -benchtime 1s -timeout 20m ./bench/ && \
+	  $(GO) test -run '^$$' -bench '^Benchmark(Scan|Apply|ApplyProse)$$' -benchmem -benchtime 1s -timeout 10m ./host/inject/ ./host/dlp/ && \
 	  $(GO) test -run '^$$' -bench '^Benchmark(Put|Query|Reopen)$$' -benchtime 20x -timeout 10m ./host/memory/; \
 	} 2>&1 | tee $(BENCH_OUT)/bench.txt
 	@echo

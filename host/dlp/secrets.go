@@ -1,7 +1,6 @@
 package dlp
 
 import (
-	"bytes"
 	"math"
 	"regexp"
 )
@@ -114,11 +113,11 @@ var secretRules = []secretRule{
 // findSecrets returns every credential-format match in data; matches may
 // overlap (resolve sorts that out).
 func findSecrets(data []byte) []Finding {
-	lower := asciiLower(data)
+	present := keywords.rulesIn(data)
 	var out []Finding
 	for i := range secretRules {
 		r := &secretRules[i]
-		if !r.hasKeyword(lower) {
+		if len(r.keywords) > 0 && present&(1<<i) == 0 {
 			continue
 		}
 		for _, m := range r.re.FindAllSubmatchIndex(data, -1) {
@@ -157,18 +156,6 @@ func isTokenByte(c byte) bool { return isAlnum(c) || c == '-' }
 // hasSecret reports whether data holds a credential format.
 func hasSecret(data []byte) bool { return len(findSecrets(data)) > 0 }
 
-func (r *secretRule) hasKeyword(lower []byte) bool {
-	if len(r.keywords) == 0 {
-		return true
-	}
-	for _, k := range r.keywords {
-		if bytes.Contains(lower, []byte(k)) {
-			return true
-		}
-	}
-	return false
-}
-
 // accepts applies the rule's entropy floor and allowlist to a match, as
 // gitleaks does: a secret whose entropy is at or below the floor is a
 // placeholder ("AKIAXXXXXXXXXXXXXXXX").
@@ -204,15 +191,3 @@ func shannon(b []byte) float64 {
 	return h
 }
 
-// asciiLower returns a copy of b with ASCII letters in lower case; other
-// bytes, and so offsets, are unchanged.
-func asciiLower(b []byte) []byte {
-	out := make([]byte, len(b))
-	for i, c := range b {
-		if 'A' <= c && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		out[i] = c
-	}
-	return out
-}
