@@ -190,4 +190,3 @@ func shannon(b []byte) float64 {
 	}
 	return h
 }
-
