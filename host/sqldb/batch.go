@@ -65,11 +65,6 @@ type batcher struct {
 // while its fn is already running still waits for the commit (bounded by an
 // internal timeout), so the answer is always the truth.
 func (db *DB) Batch(ctx context.Context, fn func(ctx context.Context, tx *Tx) error) error {
-	db.batchOnce.Do(func() {
-		db.batch = &batcher{db: db, reqs: make(chan *batchReq, MaxBatch), exited: make(chan struct{})}
-		db.wg.Add(1)
-		go db.batch.loop()
-	})
 	r := &batchReq{ctx: ctx, fn: fn, done: make(chan error, 1)}
 	select {
 	case db.batch.reqs <- r:
@@ -147,6 +142,15 @@ func (db *DB) Expect(ctx context.Context) (context.Context, func()) {
 
 // loop serves Batch callers until the DB closes, answering every request
 // it takes, and closes exited when it returns.
+// startBatcher starts db's batcher; the constructors call it, so that it
+// exists before Close can run (a batcher started on the first Batch could
+// be added to db.wg while Close waits on it).
+func (db *DB) startBatcher() {
+	db.batch = &batcher{db: db, reqs: make(chan *batchReq, MaxBatch), exited: make(chan struct{})}
+	db.wg.Add(1)
+	go db.batch.loop()
+}
+
 func (b *batcher) loop() {
 	defer b.db.wg.Done()
 	defer close(b.exited)

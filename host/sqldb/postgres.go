@@ -31,6 +31,7 @@ func OpenPostgres(ctx context.Context, dsn string) (*DB, error) {
 		sqlDB.Close()
 		return nil, err
 	}
+	db.startBatcher()
 	return db, nil
 }
 

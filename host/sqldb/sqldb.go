@@ -51,8 +51,7 @@ type DB struct {
 	dialect Dialect
 	dsn     string // PostgreSQL only: for the LISTEN connections
 
-	batchOnce sync.Once
-	batch     *batcher
+	batch *batcher
 
 	// coming counts the callers announced by Expect that have not reached
 	// Batch yet; comingGone wakes a batch waiting for them when one of
@@ -149,6 +148,7 @@ func OpenSQLite(ctx context.Context, path string) (*DB, error) {
 	ckptDB := openSQLite(abs + "?" + strings.Join(q[:len(q)-1], "&"))
 	ckptDB.SetMaxOpenConns(1)
 	db := &DB{sql: sqlDB, read: readDB, ckpt: ckptDB, dialect: SQLite, done: make(chan struct{}), comingGone: make(chan struct{}, 1)}
+	db.startBatcher()
 	db.wg.Add(1)
 	go db.checkpointLoop()
 	return db, nil
