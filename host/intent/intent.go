@@ -45,6 +45,7 @@ import (
 	"github.com/airlock-dev/airlock/host/memory"
 	"github.com/airlock-dev/airlock/host/registry"
 	"github.com/airlock-dev/airlock/host/runtime"
+	"github.com/airlock-dev/airlock/host/sqldb"
 	"github.com/airlock-dev/airlock/host/store"
 	"github.com/airlock-dev/airlock/host/strictjson"
 	"github.com/airlock-dev/airlock/host/vault"
@@ -433,10 +434,16 @@ func (s *Service) run(ctx context.Context, c *call, toolID string, input json.Ra
 	// The slot is held while the tool runs, not while its result commits:
 	// an intent waiting for the commit uses no CPU, and the commit waits
 	// for the intents still running (sqldb.DB.Expect).
+	// An intent that waits for a slot or runs its tool longer than a
+	// commit would wait for it stops being waited for
+	// (sqldb.WithdrawAfter): otherwise every commit meanwhile would wait
+	// the whole delay for an intent that is not coming soon.
+	stopWithdraw := sqldb.WithdrawAfter(ctx, sqldb.MaxCommitDelay())
 	release := func() {}
 	if c.depth == 0 {
 		var err error
 		if release, err = s.acquire(ctx); err != nil {
+			stopWithdraw()
 			return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
 		}
 	}
@@ -446,6 +453,7 @@ func (s *Service) run(ctx context.Context, c *call, toolID string, input json.Ra
 		Limits: s.effectiveLimits(tool.Plugin.Compiled.Manifest, c.budget),
 		Host:   h,
 	})
+	stopWithdraw()
 	release()
 	result := entry
 	result.Action, result.Reason = "result", ""

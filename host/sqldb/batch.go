@@ -151,6 +151,24 @@ func (db *DB) startBatcher() {
 	go db.batch.loop()
 }
 
+// WithdrawAfter takes back the announcement ctx carries (Expect) once d
+// has passed, unless the returned stop is called first. It is for work of
+// unknown length between the announcement and Batch — a tool that may run
+// for seconds — so that the commits meanwhile do not each wait out the
+// delay for a caller that is not coming soon. It does nothing when ctx
+// carries no announcement.
+func WithdrawAfter(ctx context.Context, d time.Duration) (stop func()) {
+	e, _ := ctx.Value(expectKey{}).(*expectation)
+	if e == nil || e.gone.Load() {
+		return func() {}
+	}
+	t := time.AfterFunc(d, e.withdraw)
+	return func() { t.Stop() }
+}
+
+// MaxCommitDelay is the longest a batch waits for announced callers.
+func MaxCommitDelay() time.Duration { return maxCommitDelay }
+
 func (b *batcher) loop() {
 	defer b.db.wg.Done()
 	defer close(b.exited)

@@ -92,6 +92,44 @@ func TestExpectSharesOneCommit(t *testing.T) {
 		}
 	})
 
+	t.Run("a caller withdrawn after a while is no longer waited for", func(t *testing.T) {
+		ctxA, doneA := db.Expect(ctx)
+		defer doneA()
+		ctxB, doneB := db.Expect(ctx)
+		defer doneB()
+		stop := WithdrawAfter(ctxB, 100*time.Millisecond)
+		defer stop()
+		errA := make(chan error, 1)
+		go func() { errA <- db.Batch(ctxA, insert([]byte("a"))) }()
+		answered(t, errA, "A still waits for B, whose announcement should have lapsed")
+		// B, arriving late, commits on its own.
+		if err := db.Batch(ctxB, insert([]byte("b"))); err != nil {
+			t.Fatal(err)
+		}
+		if n := db.coming.Load(); n != 0 {
+			t.Errorf("%d callers still counted as coming, want 0", n)
+		}
+	})
+
+	t.Run("a withdrawal stopped in time keeps the announcement", func(t *testing.T) {
+		ctxA, doneA := db.Expect(ctx)
+		defer doneA()
+		ctxB, doneB := db.Expect(ctx)
+		defer doneB()
+		WithdrawAfter(ctxB, 50*time.Millisecond)() // stopped at once
+		errA := make(chan error, 1)
+		go func() { errA <- db.Batch(ctxA, insert([]byte("a"))) }()
+		select {
+		case err := <-errA:
+			t.Fatalf("A committed (%v) while B, still announced, had not arrived", err)
+		case <-time.After(300 * time.Millisecond):
+		}
+		if err := db.Batch(ctxB, insert([]byte("b"))); err != nil {
+			t.Fatal(err)
+		}
+		answered(t, errA, "A was not answered after B arrived")
+	})
+
 	t.Run("a lone caller does not wait", func(t *testing.T) {
 		ctxA, doneA := db.Expect(ctx)
 		defer doneA()
