@@ -125,18 +125,21 @@
 // imports a memory, table or global, has a shared or 64-bit memory, not
 // exactly one memory, a passive data or element segment (data.drop and
 // elem.drop would survive) or a mutable global of a reference or vector
-// type; it imports a function the native host does not implement; it is a
+// type; its code can change a table (table.set, table.grow, table.fill,
+// table.copy, table.init: the restore does not put tables back) or holds
+// an instruction the scan for those does not know (changesTables); it
+// imports a function the native host does not implement; it is a
 // Haskell module (hs_init); its initialisation calls an Extism or Airlock
 // host function or a state-changing WASI function, closes the module, or
 // is not deterministic in memory size; on a platform other than Linux; or
 // when anything in building the snapshot fails. Calls then behave exactly
 // as before the fresh-state path existed.
 //
-// Known limits of the fresh-state path: wasm tables are not restored, so a
-// module that changes a table at run time (table.set, table.grow,
-// table.fill, table.copy, table.init; Go, Rust and C toolchains do not emit
-// them for ordinary code) would see an earlier call's table entries; the
-// snapshot's PRNG handling assumes PRNG states are at least 64 bytes (true
+// Known limits of the fresh-state path: wasm tables are not restored,
+// which is why a module whose code can change one takes the fallback path
+// (Go, Rust, C and AssemblyScript toolchains do not emit those
+// instructions for ordinary code; every plugin here takes the fast path);
+// the snapshot's PRNG handling assumes PRNG states are at least 64 bytes (true
 // of Go's runtime and of ChaCha-based generators); and the first call
 // under a new memory limit pays for the snapshot (two initialisations).
 //

@@ -192,6 +192,14 @@ func exportMutableGlobals(wasm []byte) (out []byte, layout *stateLayout, err err
 				}
 				return sr.elementSegment()
 			})
+		case 10: // code
+			switch changes, scanErr := changesTables(sr); {
+			case scanErr != nil:
+				problem("has code the table scan cannot read: " + scanErr.Error())
+			case changes:
+				problem("changes a table at run time (table.set, table.grow, table.fill, table.copy or table.init)")
+			}
+			sr.off = len(sr.b) // the code itself is kept as it is
 		case 11: // data
 			err = sr.each(func() error {
 				flags, err := sr.u32()

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/tetratelabs/wazero"
@@ -178,6 +179,9 @@ func FuzzExportMutableGlobals(f *testing.F) {
 	f.Add(wasmOf(secType, secFunc, secMemory, secGlobals, secCode))
 	f.Add(wasmOf(secCustomA, secType, secFunc, secMemory, secGlobals, secExportFunc, secCode))
 	f.Add(wasmOf(secType, "\x02\x0a\x01\x03env\x01g\x03\x7f\x01", secFunc, secMemory, secGlobals, secCode))
+	// code the table scan walks: a block, table.set, SIMD, a prefixed op
+	f.Add(wasmOf(secType, secFunc, "\x04\x04\x01\x70\x00\x01", secMemory,
+		codeOf("\x02\x40\x41\x00\xd0\x70\x26\x00\x0b\xfd\x0c"+strings.Repeat("\x01", 16)+"\x1a\xd0\x70\x41\x01\xfc\x0f\x00\x1a\x0b")))
 	ctx := context.Background()
 	rt := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfigInterpreter())
 	f.Cleanup(func() { _ = rt.Close(ctx) })
