@@ -51,7 +51,7 @@ func (r *wasmReader) instruction() (changesTable bool, err error) {
 	switch {
 	case op == 0x00 || op == 0x01 || op == 0x05 || op == 0x0B || op == 0x0F, // unreachable nop else end return
 		op == 0x1A || op == 0x1B || op == 0xD1, // drop select ref.is_null
-		op >= 0x45 && op <= 0xC4: // numeric instructions without immediates
+		op >= 0x45 && op <= 0xC4:               // numeric instructions without immediates
 		return false, nil
 	case op >= 0x02 && op <= 0x04: // block loop if
 		return false, r.blockType()
