@@ -349,8 +349,8 @@ func (e *Engine) newFreshPool(ctx context.Context, wasm []byte, layout *stateLay
 	if layout == nil {
 		return nil, fmt.Errorf("%w: module not rewritten", errNoFastPath)
 	}
-	if layout.fastPathProblem != "" {
-		return nil, fmt.Errorf("%w: module %s", errNoFastPath, layout.fastPathProblem)
+	if problem := layout.problem(); problem != "" {
+		return nil, fmt.Errorf("%w: module %s", errNoFastPath, problem)
 	}
 	if !memoryImagesSupported {
 		return nil, fmt.Errorf("%w: not supported on this platform", errNoFastPath)

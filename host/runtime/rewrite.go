@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // globalExportPrefix names the exports that exportMutableGlobals adds: one
@@ -27,8 +28,36 @@ type stateLayout struct {
 	// as globalExportPrefix + index.
 	globals []uint32
 	// fastPathProblem is why the module cannot take the fresh-state path
-	// ("" when it can): state the snapshot would not cover.
+	// ("" when it can): state the snapshot would not cover. The code
+	// section's part is found later, by problem.
 	fastPathProblem string
+
+	// code is the code section's contents, scanned for table changes
+	// (changesTables) on the first call of problem: a 3.5 MB Go module
+	// takes ~17 ms, which a restart should not pay for every plugin.
+	code     []byte
+	scanOnce sync.Once
+	scanned  string // the code's problem, "" if none
+}
+
+// problem returns why the module cannot take the fresh-state path, ""
+// when it can.
+func (l *stateLayout) problem() string {
+	if l.fastPathProblem != "" {
+		return l.fastPathProblem
+	}
+	l.scanOnce.Do(func() {
+		if l.code == nil {
+			return
+		}
+		switch changes, err := changesTables(&wasmReader{b: l.code}); {
+		case err != nil:
+			l.scanned = "has code the table scan cannot read: " + err.Error()
+		case changes:
+			l.scanned = "changes a table at run time (table.set, table.grow, table.fill, table.copy or table.init)"
+		}
+	})
+	return l.scanned
 }
 
 // globalExportName is the export under which global idx is reachable.
@@ -192,14 +221,8 @@ func exportMutableGlobals(wasm []byte) (out []byte, layout *stateLayout, err err
 				}
 				return sr.elementSegment()
 			})
-		case 10: // code
-			switch changes, scanErr := changesTables(sr); {
-			case scanErr != nil:
-				problem("has code the table scan cannot read: " + scanErr.Error())
-			case changes:
-				problem("changes a table at run time (table.set, table.grow, table.fill, table.copy or table.init)")
-			}
-			sr.off = len(sr.b) // the code itself is kept as it is
+		case 10: // code: scanned when first needed (stateLayout.problem)
+			layout.code = sr.b
 		case 11: // data
 			err = sr.each(func() error {
 				flags, err := sr.u32()

@@ -51,8 +51,8 @@ func TestTableChangesTakeTheFallback(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !strings.HasPrefix(layout.fastPathProblem, tt.want) || (tt.want == "") != (layout.fastPathProblem == "") {
-				t.Fatalf("problem = %q, want %q", layout.fastPathProblem, tt.want)
+			if !strings.HasPrefix(layout.problem(), tt.want) || (tt.want == "") != (layout.problem() == "") {
+				t.Fatalf("problem = %q, want %q", layout.problem(), tt.want)
 			}
 		})
 	}
