@@ -434,6 +434,7 @@ func (s *Service) run(ctx context.Context, c *call, toolID string, input json.Ra
 	// The slot is held while the tool runs, not while its result commits:
 	// an intent waiting for the commit uses no CPU, and the commit waits
 	// for the intents still running (sqldb.DB.Expect).
+	//
 	// An intent that waits for a slot or runs its tool longer than a
 	// commit would wait for it stops being waited for
 	// (sqldb.WithdrawAfter): otherwise every commit meanwhile would wait

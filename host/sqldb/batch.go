@@ -75,7 +75,7 @@ func (db *DB) Batch(ctx context.Context, fn func(ctx context.Context, tx *Tx) er
 	}
 	// Withdrawn only once queued: a batch that saw the announcement gone
 	// before the request arrived would commit without it.
-	if e, _ := ctx.Value(expectKey{}).(*expectation); e != nil && e.db == db {
+	if e := expectationOf(ctx); e != nil && e.db == db {
 		e.withdraw()
 	}
 	select {
@@ -107,6 +107,12 @@ type expectation struct {
 	gone atomic.Bool
 }
 
+// expectationOf returns the announcement ctx carries (Expect), or nil.
+func expectationOf(ctx context.Context) *expectation {
+	e, _ := ctx.Value(expectKey{}).(*expectation)
+	return e
+}
+
 // withdraw takes the announcement back (once) and wakes a batch waiting
 // for it.
 func (e *expectation) withdraw() {
@@ -132,7 +138,7 @@ func (e *expectation) withdraw() {
 //
 // A lone caller, or one that announced nothing, never waits.
 func (db *DB) Expect(ctx context.Context) (context.Context, func()) {
-	if e, _ := ctx.Value(expectKey{}).(*expectation); e != nil && e.db == db && !e.gone.Load() {
+	if e := expectationOf(ctx); e != nil && e.db == db && !e.gone.Load() {
 		return ctx, func() {} // announced already, by the caller's caller
 	}
 	e := &expectation{db: db}
@@ -140,8 +146,6 @@ func (db *DB) Expect(ctx context.Context) (context.Context, func()) {
 	return context.WithValue(ctx, expectKey{}, e), e.withdraw
 }
 
-// loop serves Batch callers until the DB closes, answering every request
-// it takes, and closes exited when it returns.
 // startBatcher starts db's batcher; the constructors call it, so that it
 // exists before Close can run (a batcher started on the first Batch could
 // be added to db.wg while Close waits on it).
@@ -158,7 +162,7 @@ func (db *DB) startBatcher() {
 // delay for a caller that is not coming soon. It does nothing when ctx
 // carries no announcement.
 func WithdrawAfter(ctx context.Context, d time.Duration) (stop func()) {
-	e, _ := ctx.Value(expectKey{}).(*expectation)
+	e := expectationOf(ctx)
 	if e == nil || e.gone.Load() {
 		return func() {}
 	}
@@ -169,6 +173,8 @@ func WithdrawAfter(ctx context.Context, d time.Duration) (stop func()) {
 // MaxCommitDelay is the longest a batch waits for announced callers.
 func MaxCommitDelay() time.Duration { return maxCommitDelay }
 
+// loop serves Batch callers until the DB closes, answering every request
+// it takes, and closes exited when it returns.
 func (b *batcher) loop() {
 	defer b.db.wg.Done()
 	defer close(b.exited)
