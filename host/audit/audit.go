@@ -120,6 +120,9 @@ const (
 
 var hasher = rfc6962.DefaultHasher
 
+// ranges builds the log's compact ranges (stateless, safe to share).
+var ranges = &compact.RangeFactory{Hash: hasher.HashChildren}
+
 // Log is an open audit log. It is safe for concurrent use.
 type Log struct {
 	db     *sqldb.DB
@@ -159,8 +162,7 @@ func emptyHead() head { return head{chain: genesis(), tree: newTree()} }
 
 // clone returns a copy that later appends to h do not change.
 func (h head) clone() head {
-	f := &compact.RangeFactory{Hash: hasher.HashChildren}
-	t, err := f.NewRange(h.tree.Begin(), h.tree.End(), slices.Clone(h.tree.Hashes()))
+	t, err := ranges.NewRange(h.tree.Begin(), h.tree.End(), slices.Clone(h.tree.Hashes()))
 	if err != nil {
 		// The hashes come from a valid range: this cannot happen.
 		panic(fmt.Sprintf("audit: clone compact range: %v", err))
@@ -677,10 +679,7 @@ func chainHash(prev, leafHash []byte) []byte {
 	return h.Sum(nil)
 }
 
-func newTree() *compact.Range {
-	f := &compact.RangeFactory{Hash: hasher.HashChildren}
-	return f.NewEmptyRange(0)
-}
+func newTree() *compact.Range { return ranges.NewEmptyRange(0) }
 
 // rootOf returns the RFC 6962 root of the compact range [0, n).
 func rootOf(r *compact.Range) ([]byte, error) {

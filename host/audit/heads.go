@@ -7,8 +7,6 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/transparency-dev/merkle/compact"
-
 	"github.com/airlock-dev/airlock/host/sqldb"
 )
 
@@ -94,8 +92,7 @@ func (l *Log) checkHead(ctx context.Context, size int64, chain, frontier, note [
 	for i := 0; i < len(frontier); i += hasher.Size() {
 		hashes = append(hashes, frontier[i:i+hasher.Size():i+hasher.Size()])
 	}
-	f := &compact.RangeFactory{Hash: hasher.HashChildren}
-	tree, err := f.NewRange(0, uint64(size), hashes)
+	tree, err := ranges.NewRange(0, uint64(size), hashes)
 	if err != nil {
 		return unusable("frontier: %v", err)
 	}

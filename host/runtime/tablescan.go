@@ -82,8 +82,8 @@ func (r *wasmReader) instruction() (changesTable bool, err error) {
 		return false, r.skip(4)
 	case op == 0x44:
 		return false, r.skip(8)
-	case op == 0xD0: // ref.null
-		return false, r.heapType()
+	case op == 0xD0: // ref.null: funcref, externref or a type index, each one LEB
+		return false, r.skipLEB()
 	case op == 0xFC:
 		return r.prefixedFC()
 	case op == 0xFD:
@@ -161,18 +161,6 @@ func (r *wasmReader) blockType() error {
 		return r.valType()
 	case b&0x40 != 0 && b&0x80 == 0: // a negative one-byte s33: no other type
 		return fmt.Errorf("unknown block type 0x%x", b)
-	}
-	return r.skipLEB()
-}
-
-// heapType reads the type of ref.null: funcref, externref or a type index.
-func (r *wasmReader) heapType() error {
-	if r.off >= len(r.b) {
-		return errTruncated
-	}
-	if b := r.b[r.off]; b == 0x70 || b == 0x6f {
-		r.off++
-		return nil
 	}
 	return r.skipLEB()
 }
