@@ -1,6 +1,10 @@
 package dlp
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/airlock-dev/airlock/internal/ascii"
+)
 
 // keywordIndex tells, in one pass over a text, which secret rules have a
 // keyword in it (ASCII case-insensitively), so that only their patterns
@@ -32,7 +36,7 @@ func newKeywordIndex(rules []secretRule) *keywordIndex {
 				panic(fmt.Sprintf("dlp: rule %s: keyword %q is shorter than two bytes", r.id, w))
 			}
 			for j := range len(w) {
-				if lower(w[j]) != w[j] {
+				if ascii.Lower(w[j]) != w[j] {
 					panic(fmt.Sprintf("dlp: rule %s: keyword %q is not in lower case", r.id, w))
 				}
 			}
@@ -49,37 +53,15 @@ func newKeywordIndex(rules []secretRule) *keywordIndex {
 func (k *keywordIndex) rulesIn(data []byte) uint64 {
 	var set uint64
 	for p := 0; p+1 < len(data); p++ {
-		b := uint16(lower(data[p]))<<8 | uint16(lower(data[p+1]))
+		b := uint16(ascii.Lower(data[p]))<<8 | uint16(ascii.Lower(data[p+1]))
 		if !k.bigram[b] {
 			continue
 		}
 		for _, kw := range k.starting[b] {
-			if set&(1<<kw.rule) == 0 && hasLowerPrefix(data[p:], kw.word) {
+			if set&(1<<kw.rule) == 0 && ascii.HasPrefixFold(data[p:], kw.word) {
 				set |= 1 << kw.rule
 			}
 		}
 	}
 	return set
-}
-
-// hasLowerPrefix reports whether b begins with the lower-case ASCII word,
-// ignoring ASCII case.
-func hasLowerPrefix(b []byte, word string) bool {
-	if len(b) < len(word) {
-		return false
-	}
-	for i := range len(word) {
-		if lower(b[i]) != word[i] {
-			return false
-		}
-	}
-	return true
-}
-
-// lower is ASCII lower case.
-func lower(c byte) byte {
-	if 'A' <= c && c <= 'Z' {
-		return c + 'a' - 'A'
-	}
-	return c
 }

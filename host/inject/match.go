@@ -5,6 +5,8 @@ import (
 	"regexp"
 	"regexp/syntax"
 	"strings"
+
+	"github.com/airlock-dev/airlock/internal/ascii"
 )
 
 // A matcher finds the matches of one detector's pattern without running
@@ -133,14 +135,6 @@ func isWordByte(b byte) bool {
 	return b == '_' || '0' <= b && b <= '9' || 'a' <= b && b <= 'z' || 'A' <= b && b <= 'Z'
 }
 
-// lower is ASCII lower case.
-func lower(b byte) byte {
-	if 'A' <= b && b <= 'Z' {
-		return b + 'a' - 'A'
-	}
-	return b
-}
-
 // wordStarts indexes, by first byte, the lower-case literal prefixes one of
 // which every match of a (?i)\b(?:…) pattern begins with.
 type wordStarts [256][]string
@@ -153,22 +147,12 @@ func (w *wordStarts) at(text []byte, p int) bool {
 	if p > 0 && isWordByte(text[p-1]) {
 		return false
 	}
-	for _, s := range w[lower(text[p])] {
-		if len(text)-p >= len(s) && asciiEqualFold(text[p:p+len(s)], s) {
+	for _, s := range w[ascii.Lower(text[p])] {
+		if ascii.HasPrefixFold(text[p:], s) {
 			return true
 		}
 	}
 	return false
-}
-
-// asciiEqualFold compares b with lower-case ASCII s, ignoring ASCII case.
-func asciiEqualFold(b []byte, s string) bool {
-	for i := range len(s) {
-		if lower(b[i]) != s[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // startsOf returns the word starts of the phrases (each a (?i) pattern):
