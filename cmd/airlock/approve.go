@@ -21,7 +21,6 @@ func decideCmd(decision string) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   decision + " --host URL --key OPERATOR.key [--realm R] ID",
 		Short: fmt.Sprintf("%s a pending intent", map[string]string{"allow": "Approve (and run)", "deny": "Refuse"}[decision]),
-		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := rf.client()
 			if err != nil {
@@ -37,5 +36,6 @@ func decideCmd(decision string) *cobra.Command {
 		},
 	}
 	rf.add(cmd, true)
+	acceptDashArgs(cmd, 1)
 	return cmd
 }

@@ -145,6 +145,17 @@ func TestGovernanceCommands(t *testing.T) {
 		if code, _, _ := cli(t, remote(opKey, "approve", "allow", "guessed-id")...); code == 0 {
 			t.Fatal("approve allow accepted an unknown id")
 		}
+		// An id may begin with '-': it is still an id, wherever it stands.
+		for _, args := range [][]string{
+			remote(opKey, "approve", "deny", "-XK9EN7AqIdfLE_b5MOK7w"),
+			append([]string{"approve", "deny", "--host=" + h.URL(), "--host-did", h.DID(), "--key", opKey}, "-XK9EN7AqIdfLE_b5MOK7w"),
+			append(remote(opKey, "approve", "deny"), "--", "-XK9EN7AqIdfLE_b5MOK7w"),
+		} {
+			code, _, errOut := cli(t, args...)
+			if code == 0 || !strings.Contains(errOut, "404") {
+				t.Fatalf("airlock %s: exit %d, stderr %q; want the host's 404 for an unknown id", strings.Join(args, " "), code, errOut)
+			}
+		}
 
 		var view struct {
 			Status string `json:"status"`

@@ -385,3 +385,23 @@ func TestSignRequestJTIIsTheProofsJTI(t *testing.T) {
 		seen[jti] = true
 	}
 }
+
+// TestNewJTINeverBeginsWithDash: intent ids are jtis, and an operator types
+// them after `airlock approve allow`, where a leading '-' reads as a flag
+// (one id in 64 did before). 20,000 draws would hold ~300 such ids.
+func TestNewJTINeverBeginsWithDash(t *testing.T) {
+	seen := make(map[string]bool)
+	for range 20_000 {
+		id, err := identity.NewJTI()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.HasPrefix(id, "-") {
+			t.Fatalf("NewJTI returned %q", id)
+		}
+		if len(id) != 22 || seen[id] {
+			t.Fatalf("NewJTI returned %q (length %d, repeated %v)", id, len(id), seen[id])
+		}
+		seen[id] = true
+	}
+}
