@@ -337,8 +337,8 @@ func TestSignRequestClaims(t *testing.T) {
 		t.Fatal(err)
 	}
 	raw, err := b64.DecodeString(p.Jti)
-	if err != nil || len(raw) != 16 {
-		t.Fatalf("jti %q: %d bytes, %v", p.Jti, len(raw), err)
+	if err != nil || len(raw) != 17 {
+		t.Fatalf("jti %q: %d bytes, %v; want 17 (NewJTI)", p.Jti, len(raw), err)
 	}
 	if p.Iss != f.agent.DID() || p.Iat != testNow.Unix() || p.Exp != testNow.Unix()+60 || p.Bh != identity.BodyHash(nil) {
 		t.Fatalf("unexpected claims %+v", p)
@@ -399,7 +399,7 @@ func TestNewJTINeverBeginsWithDash(t *testing.T) {
 		if strings.HasPrefix(id, "-") {
 			t.Fatalf("NewJTI returned %q", id)
 		}
-		if len(id) != 22 || seen[id] {
+		if len(id) != 23 || seen[id] {
 			t.Fatalf("NewJTI returned %q (length %d, repeated %v)", id, len(id), seen[id])
 		}
 		seen[id] = true
