@@ -44,6 +44,6 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(serveCmd(), keyCmd(), pluginCmd(), grantCmd(), invokeCmd(), auditCmd(), secretCmd(), vaultCmd(), approveCmd(), policyCmd(), agentCmd(), backupCmd(), restoreCmd())
+	root.AddCommand(serveCmd(), keyCmd(), pluginCmd(), grantCmd(), invokeCmd(), auditCmd(), secretCmd(), vaultCmd(), approveCmd(), policyCmd(), agentCmd(), backupCmd(), restoreCmd(), mcpCmd())
 	return root
 }

@@ -1,0 +1,65 @@
+package main
+
+import (
+	"io"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+	"github.com/spf13/cobra"
+
+	"github.com/airlock-dev/airlock/sdk/mcptools"
+)
+
+func mcpCmd() *cobra.Command {
+	var rf remoteFlags
+	var grantPath string
+	var chainFiles, tools []string
+	cmd := &cobra.Command{
+		Use:   "mcp --host URL --key AGENT.key --grant FILE [--tool ID ...] [--chain FILE ...]",
+		Short: "Serve the tools your grant allows to any MCP client, over stdio",
+		Long: `Serve the tools your grant allows to any MCP client, over stdio (newline-
+delimited JSON-RPC). Each tools/call is one intent signed with your key;
+the host's receipt is verified before the output is passed on. Tools the
+grant names exactly are offered as "<bundle>.<tool>"; for tools it names
+by pattern, use "airlock.invoke" {"tool", "input"} or offer them by name
+with --tool bundle/tool.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			g, err := readGrant(grantPath)
+			if err != nil {
+				return err
+			}
+			var chain []string
+			for _, f := range chainFiles {
+				tok, err := readGrant(f)
+				if err != nil {
+					return err
+				}
+				chain = append(chain, tok)
+			}
+			c, err := rf.client()
+			if err != nil {
+				return err
+			}
+			srv, err := mcptools.NewServer(mcptools.Config{Client: c, Grant: g, Chain: chain, Tools: tools, Version: version})
+			if err != nil {
+				return err
+			}
+			return srv.Run(cmd.Context(), &mcp.IOTransport{
+				Reader: io.NopCloser(cmd.InOrStdin()),
+				Writer: nopWriteCloser{cmd.OutOrStdout()},
+			})
+		},
+	}
+	rf.add(cmd, false)
+	cmd.Flags().StringVar(&grantPath, "grant", "", "grant file")
+	cmd.Flags().StringSliceVar(&chainFiles, "chain", nil, "for a delegated grant: parent grant files, nearest first, ending with the operator-signed root")
+	cmd.Flags().StringSliceVar(&tools, "tool", nil, "also offer this tool id (bundle/tool) by name, for a grant that names tools by pattern")
+	_ = cmd.MarkFlagRequired("grant")
+	return cmd
+}
+
+// nopWriteCloser is stdout for the MCP transport, which closes its writer
+// at the end of the session; the process's stdout stays open.
+type nopWriteCloser struct{ io.Writer }
+
+func (nopWriteCloser) Close() error { return nil }

@@ -1,0 +1,181 @@
+// Package mcptools offers the tools an agent's grant allows to any Model
+// Context Protocol client (`airlock mcp`, DESIGN §5). It is an agent-side
+// bridge: each MCP tools/call becomes one signed intent sent with the
+// agent's own key and grant through sdk/client, whose receipt is verified
+// before the output reaches the MCP client. Nothing is trusted here that the
+// host does not check again: the host verifies the grant, the input schema,
+// policies and approvals, and filters the output; the MCP client only sees
+// what the host answered.
+//
+// Tools are offered under MCP names "<bundle>.<tool>" (MCP names may not
+// hold '/'; Airlock bundle and tool names never hold '.'). A grant that
+// names tools by pattern ("notes/*") cannot be listed by the agent, so those
+// tools are reached through the tool "airlock.invoke" ({"tool", "input"}),
+// or offered by name with Config.Tools.
+package mcptools
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"regexp"
+	"sort"
+	"strings"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/airlock-dev/airlock/host/identity"
+	"github.com/airlock-dev/airlock/sdk/client"
+)
+
+// InvokeTool is the MCP name of the tool that calls any tool by its id.
+const InvokeTool = "airlock.invoke"
+
+// FlagsMeta is the _meta key under which a call's output flags (DLP and
+// injection findings the host reported) are returned.
+const FlagsMeta = "airlock/flags"
+
+// Config is what the bridge serves.
+type Config struct {
+	Client *client.Client
+	// Grant is the agent's grant (compact JWS); Chain its parents for a
+	// delegated grant, nearest first, ending with the operator-signed root.
+	Grant string
+	Chain []string
+	// Tools are tool ids ("bundle/tool") offered by name besides the ones
+	// the grant names exactly: for a grant that names tools by pattern.
+	Tools []string
+	// Version is reported to the MCP client.
+	Version string
+}
+
+// toolID is what DESIGN §4 makes of a tool id: "<bundle name>/<tool name>".
+var toolID = regexp.MustCompile(`^[a-z][a-z0-9-]{0,63}/[a-z][a-z0-9_]{0,63}$`)
+
+// anyObject is the input schema the bridge offers: the agent cannot read
+// the tool's own schema, and the host checks the input against it.
+var anyObject = json.RawMessage(`{"type":"object"}`)
+
+var invokeSchema = json.RawMessage(`{"type":"object","properties":{` +
+	`"tool":{"type":"string","description":"tool id, <bundle>/<tool>"},` +
+	`"input":{"type":"object","description":"the tool's input"}},` +
+	`"required":["tool","input"],"additionalProperties":false}`)
+
+// NewServer returns an MCP server offering cfg's tools. It reads the
+// grant's claims without verifying them (the host does, at every call) to
+// learn its realm and tools.
+func NewServer(cfg Config) (*mcp.Server, error) {
+	if cfg.Client == nil {
+		return nil, errors.New("mcptools: no client")
+	}
+	_, payload, err := identity.ParseUnverified(cfg.Grant)
+	if err != nil {
+		return nil, fmt.Errorf("mcptools: grant: %w", err)
+	}
+	// Only what the offer needs; the host checks the whole grant at
+	// every call (sdk never imports host/grant).
+	var claims struct {
+		Realm string   `json:"realm"`
+		Tools []string `json:"tools"`
+	}
+	if err := json.Unmarshal(payload, &claims); err != nil || len(claims.Tools) == 0 {
+		return nil, errors.New("mcptools: grant: its payload names no tools")
+	}
+	ids := map[string]bool{}
+	patterns := false
+	for _, t := range claims.Tools {
+		if toolID.MatchString(t) {
+			ids[t] = true
+		} else {
+			patterns = true
+		}
+	}
+	for _, t := range cfg.Tools {
+		if !toolID.MatchString(t) {
+			return nil, fmt.Errorf("mcptools: %q is not a tool id (<bundle>/<tool>)", t)
+		}
+		ids[t] = true
+	}
+	s := mcp.NewServer(&mcp.Implementation{Name: "airlock", Version: cfg.Version}, nil)
+	sorted := make([]string, 0, len(ids))
+	for id := range ids {
+		sorted = append(sorted, id)
+	}
+	sort.Strings(sorted)
+	for _, id := range sorted {
+		s.AddTool(&mcp.Tool{
+			Name: MCPName(id),
+			Description: fmt.Sprintf("Airlock tool %s in realm %s. The host checks the input against the tool's schema "+
+				"and runs it under your grant.", id, claims.Realm),
+			InputSchema: anyObject,
+		}, func(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+			return cfg.call(ctx, id, arguments(req)), nil
+		})
+	}
+	if patterns {
+		s.AddTool(&mcp.Tool{
+			Name: InvokeTool,
+			Description: fmt.Sprintf("Call an Airlock tool of realm %s by id. Your grant allows: %s.",
+				claims.Realm, strings.Join(claims.Tools, ", ")),
+			InputSchema: invokeSchema,
+		}, func(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+			var in struct {
+				Tool  string          `json:"tool"`
+				Input json.RawMessage `json:"input"`
+			}
+			dec := json.NewDecoder(strings.NewReader(string(arguments(req))))
+			dec.DisallowUnknownFields()
+			if err := dec.Decode(&in); err != nil || !toolID.MatchString(in.Tool) || len(in.Input) == 0 {
+				return failure(`arguments must be {"tool": "<bundle>/<tool>", "input": {...}}`), nil
+			}
+			return cfg.call(ctx, in.Tool, in.Input), nil
+		})
+	}
+	return s, nil
+}
+
+// MCPName is the MCP name of tool id "bundle/tool": "bundle.tool".
+func MCPName(id string) string { return strings.Replace(id, "/", ".", 1) }
+
+// arguments returns the call's arguments, {} when there are none.
+func arguments(req *mcp.CallToolRequest) json.RawMessage {
+	if req.Params == nil || len(req.Params.Arguments) == 0 || string(req.Params.Arguments) == "null" {
+		return json.RawMessage(`{}`)
+	}
+	return req.Params.Arguments
+}
+
+// call sends one intent and turns the verified answer into a tool result.
+// Everything the host refused, and every failure to reach it or to verify
+// its receipt, is an error result the model can read (IsError), never a
+// protocol error.
+func (cfg Config) call(ctx context.Context, id string, input json.RawMessage) *mcp.CallToolResult {
+	res, resp, err := cfg.Client.InvokeChain(ctx, id, input, cfg.Grant, cfg.Chain)
+	if err != nil {
+		var p *client.Problem
+		if errors.As(err, &p) {
+			return failure("airlock refused the call: " + p.Error())
+		}
+		return failure("airlock: " + err.Error())
+	}
+	if resp.Status == http.StatusAccepted {
+		return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: fmt.Sprintf(
+			"The intent %s is held for human approval; an operator decides with `airlock approve allow|deny %s`.", res.ID, res.ID)}}}
+	}
+	out := &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: string(res.Output)}}}
+	var obj map[string]any
+	if json.Unmarshal(res.Output, &obj) == nil && obj != nil {
+		out.StructuredContent = json.RawMessage(res.Output)
+	}
+	if len(res.Flags) > 0 {
+		out.Meta = mcp.Meta{FlagsMeta: res.Flags}
+	}
+	return out
+}
+
+// failure is an error result with msg.
+func failure(msg string) *mcp.CallToolResult {
+	return &mcp.CallToolResult{IsError: true, Content: []mcp.Content{&mcp.TextContent{Text: msg}}}
+}
