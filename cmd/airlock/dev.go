@@ -124,8 +124,11 @@ dev: publisher %s (%s)
 dev: grant for the agent: %s
 dev: try
   airlock invoke --host http://%s --key %s --grant %s echo/echo '{"message":"hello"}'
+dev: or give an MCP client the same tools (an MCP server on stdio):
+  airlock mcp --host http://%s --key %s --grant %s --tool echo/echo
 `, d.operator.DID(), filepath.Join(d.dir, "operator.key"), d.agent.DID(), filepath.Join(d.dir, "agent.key"),
 		d.publisher.DID(), filepath.Join(d.dir, "publisher.key"), grantPath,
+		addr, filepath.Join(d.dir, "agent.key"), grantPath,
 		addr, filepath.Join(d.dir, "agent.key"), grantPath)
 	return nil
 }
