@@ -96,6 +96,7 @@ func TestAPI(t *testing.T) {
 		{"OpenAPIMatchesRoutes", testOpenAPIMatchesRoutes},
 		{"UnknownRouteIsAProblem", testUnknownRouteIsAProblem},
 		{"AuditEndpoint", testAuditEndpoint},
+		{"ToolListing", testToolListing},
 		// These restart the host.
 		{"RequestProofReplay", testRequestProofReplay},
 		{"Revocation", testRevocation},

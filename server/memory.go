@@ -31,3 +31,20 @@ func (s *Server) memoryHandler(op intent.MemoryOp) echo.HandlerFunc {
 		return writeJSON(c, http.StatusOK, resp)
 	}
 }
+
+// postTools lists the tools the presented grant lets the signing agent
+// call (intent.Service.ListTools).
+func (s *Server) postTools(c echo.Context) error {
+	proof, body, err := s.authenticate(c, MaxJSONBody)
+	if err != nil {
+		return err
+	}
+	list, out, err := s.d.Intents.ListTools(c.Request().Context(), proof, body)
+	if out != nil && out.Seq >= 0 {
+		c.Set(keySeq, out.Seq)
+	}
+	if err != nil {
+		return err
+	}
+	return writeJSON(c, http.StatusOK, list)
+}

@@ -125,6 +125,7 @@ func (s *Server) register() {
 	e.POST("/v1/memory/put", s.memoryHandler(intent.MemoryPut))
 	e.POST("/v1/memory/query", s.memoryHandler(intent.MemoryQuery))
 	e.POST("/v1/memory/delete", s.memoryHandler(intent.MemoryDelete))
+	e.POST("/v1/tools", s.postTools)
 	e.GET("/v1/audit", s.getAudit)
 	e.GET("/v1/audit/checkpoint", s.getCheckpoint)
 	e.GET("/v1/audit/proof/inclusion", s.getInclusionProof)

@@ -18,10 +18,11 @@ func mcpCmd() *cobra.Command {
 		Short: "Serve the tools your grant allows to any MCP client, over stdio",
 		Long: `Serve the tools your grant allows to any MCP client, over stdio (newline-
 delimited JSON-RPC). Each tools/call is one intent signed with your key;
-the host's receipt is verified before the output is passed on. Tools the
-grant names exactly are offered as "<bundle>.<tool>"; for tools it names
-by pattern, use "airlock.invoke" {"tool", "input"} or offer them by name
-with --tool bundle/tool.`,
+the host's receipt is verified before the output is passed on. The tools
+the host lists for your grant are offered as "<bundle>.<tool>" with their
+schemas; when the grant names tools by pattern, "airlock.invoke"
+{"tool", "input"} reaches any of them, and --tool bundle/tool offers more
+by name.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			g, err := readGrant(grantPath)
@@ -40,7 +41,7 @@ with --tool bundle/tool.`,
 			if err != nil {
 				return err
 			}
-			srv, err := mcptools.NewServer(mcptools.Config{Client: c, Grant: g, Chain: chain, Tools: tools, Version: version})
+			srv, err := mcptools.NewServer(cmd.Context(), mcptools.Config{Client: c, Grant: g, Chain: chain, Tools: tools, Version: version})
 			if err != nil {
 				return err
 			}

@@ -262,6 +262,32 @@ func (c *Client) InvokeChain(ctx context.Context, tool string, input json.RawMes
 	return &res, resp, nil
 }
 
+// Tool is one tool of [Client.Tools].
+type Tool struct {
+	ID           string          `json:"id"`
+	Description  string          `json:"description"`
+	InputSchema  json.RawMessage `json:"input_schema"`
+	OutputSchema json.RawMessage `json:"output_schema,omitempty"`
+	Approval     bool            `json:"approval"` // calls are held for a human
+}
+
+// Tools lists the tools grant (with chain, for a delegated grant) lets
+// this agent call, with their schemas (POST /v1/tools).
+func (c *Client) Tools(ctx context.Context, grant string, chain []string) ([]Tool, *Response, error) {
+	body := map[string]any{"grant": grant}
+	if len(chain) > 0 {
+		body["chain"] = chain
+	}
+	var out struct {
+		Tools []Tool `json:"tools"`
+	}
+	resp, err := c.DoJSON(ctx, http.MethodPost, "/v1/tools", body, &out)
+	if err != nil {
+		return nil, resp, err
+	}
+	return out.Tools, resp, nil
+}
+
 // Install uploads a signed bundle into realm.
 func (c *Client) Install(ctx context.Context, realm string, bundle []byte) (*Response, error) {
 	resp, err := c.Do(ctx, http.MethodPost, "/v1/plugins?realm="+url.QueryEscape(realm), "application/x-tar", bundle)

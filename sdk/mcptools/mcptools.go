@@ -8,10 +8,13 @@
 // what the host answered.
 //
 // Tools are offered under MCP names "<bundle>.<tool>" (MCP names may not
-// hold '/'; Airlock bundle and tool names never hold '.'). A grant that
-// names tools by pattern ("notes/*") cannot be listed by the agent, so those
-// tools are reached through the tool "airlock.invoke" ({"tool", "input"}),
-// or offered by name with Config.Tools.
+// hold '/'; Airlock bundle and tool names never hold '.'), with the
+// descriptions and input schemas the host lists for the grant (POST
+// /v1/tools). Should the listing fail, the tools the grant names exactly
+// are offered with an open object schema. Whenever the grant names tools
+// by pattern ("notes/*"), the tool "airlock.invoke" ({"tool", "input"})
+// also reaches tools installed after the session began; Config.Tools
+// offers more tools by name.
 package mcptools
 
 import (
@@ -63,10 +66,11 @@ var invokeSchema = json.RawMessage(`{"type":"object","properties":{` +
 	`"input":{"type":"object","description":"the tool's input"}},` +
 	`"required":["tool","input"],"additionalProperties":false}`)
 
-// NewServer returns an MCP server offering cfg's tools. It reads the
+// NewServer returns an MCP server offering cfg's tools. It asks the host
+// which tools the grant allows (a signed, audited request) and reads the
 // grant's claims without verifying them (the host does, at every call) to
-// learn its realm and tools.
-func NewServer(cfg Config) (*mcp.Server, error) {
+// learn its realm and whether it names tools by pattern.
+func NewServer(ctx context.Context, cfg Config) (*mcp.Server, error) {
 	if cfg.Client == nil {
 		return nil, errors.New("mcptools: no client")
 	}
@@ -83,11 +87,11 @@ func NewServer(cfg Config) (*mcp.Server, error) {
 	if err := json.Unmarshal(payload, &claims); err != nil || len(claims.Tools) == 0 {
 		return nil, errors.New("mcptools: grant: its payload names no tools")
 	}
-	ids := map[string]bool{}
+	offer := map[string]*mcp.Tool{}
 	patterns := false
 	for _, t := range claims.Tools {
 		if toolID.MatchString(t) {
-			ids[t] = true
+			offer[t] = nil
 		} else {
 			patterns = true
 		}
@@ -96,21 +100,34 @@ func NewServer(cfg Config) (*mcp.Server, error) {
 		if !toolID.MatchString(t) {
 			return nil, fmt.Errorf("mcptools: %q is not a tool id (<bundle>/<tool>)", t)
 		}
-		ids[t] = true
+		offer[t] = nil
+	}
+	// What the host lists replaces the guesses above; a host that cannot
+	// list leaves them with an open schema.
+	if listed, _, err := cfg.Client.Tools(ctx, cfg.Grant, cfg.Chain); err == nil {
+		for _, t := range listed {
+			if toolID.MatchString(t.ID) {
+				offer[t.ID] = described(t, claims.Realm)
+			}
+		}
 	}
 	s := mcp.NewServer(&mcp.Implementation{Name: "airlock", Version: cfg.Version}, nil)
-	sorted := make([]string, 0, len(ids))
-	for id := range ids {
+	sorted := make([]string, 0, len(offer))
+	for id := range offer {
 		sorted = append(sorted, id)
 	}
 	sort.Strings(sorted)
 	for _, id := range sorted {
-		s.AddTool(&mcp.Tool{
-			Name: MCPName(id),
-			Description: fmt.Sprintf("Airlock tool %s in realm %s. The host checks the input against the tool's schema "+
-				"and runs it under your grant.", id, claims.Realm),
-			InputSchema: anyObject,
-		}, func(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		tool := offer[id]
+		if tool == nil {
+			tool = &mcp.Tool{
+				Description: fmt.Sprintf("Airlock tool %s in realm %s. The host checks the input against the tool's "+
+					"schema and runs it under your grant.", id, claims.Realm),
+				InputSchema: anyObject,
+			}
+		}
+		tool.Name = MCPName(id)
+		s.AddTool(tool, func(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 			return cfg.call(ctx, id, arguments(req)), nil
 		})
 	}
@@ -134,6 +151,29 @@ func NewServer(cfg Config) (*mcp.Server, error) {
 		})
 	}
 	return s, nil
+}
+
+// described is the MCP tool for a tool the host listed. MCP wants an
+// object schema at the top; any other schema is offered as an open object
+// (the host still checks the input against the real one).
+func described(t client.Tool, realm string) *mcp.Tool {
+	desc := t.Description
+	if desc == "" {
+		desc = "Airlock tool " + t.ID
+	}
+	desc += fmt.Sprintf(" (Airlock tool %s, realm %s", t.ID, realm)
+	if t.Approval {
+		desc += "; each call waits for a human's approval"
+	}
+	desc += ")"
+	schema := anyObject
+	var top struct {
+		Type any `json:"type"`
+	}
+	if json.Unmarshal(t.InputSchema, &top) == nil && top.Type == "object" {
+		schema = t.InputSchema
+	}
+	return &mcp.Tool{Description: desc, InputSchema: schema}
 }
 
 // MCPName is the MCP name of tool id "bundle/tool": "bundle.tool".

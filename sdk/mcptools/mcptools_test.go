@@ -3,6 +3,10 @@ package mcptools_test
 import (
 	"context"
 	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"sort"
 	"strings"
 	"testing"
@@ -11,6 +15,7 @@ import (
 
 	"github.com/airlock-dev/airlock/host/grant"
 	"github.com/airlock-dev/airlock/internal/hosttest"
+	"github.com/airlock-dev/airlock/sdk/client"
 	"github.com/airlock-dev/airlock/sdk/mcptools"
 )
 
@@ -20,7 +25,7 @@ func connect(t *testing.T, cfg mcptools.Config) *mcp.ClientSession {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	srv, err := mcptools.NewServer(cfg)
+	srv, err := mcptools.NewServer(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -124,6 +129,19 @@ func TestMCPPatternGrants(t *testing.T) {
 	if got := toolNames(t, cs); strings.Join(got, ",") != "airlock.invoke,echo.echo,other.tool" {
 		t.Fatalf("tools offered: %v", got)
 	}
+	listed, err := cs.ListTools(context.Background(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tool := range listed.Tools {
+		if tool.Name != "echo.echo" {
+			continue
+		}
+		schema, _ := json.Marshal(tool.InputSchema)
+		if !strings.HasPrefix(tool.Description, "Returns the given message unchanged.") || !strings.Contains(string(schema), `"message"`) {
+			t.Fatalf("echo.echo offered as %q with schema %s; want the manifest's description and schema (POST /v1/tools)", tool.Description, schema)
+		}
+	}
 	res := call(t, cs, mcptools.InvokeTool, map[string]any{"tool": "echo/echo", "input": map[string]any{"message": "by id"}})
 	if res.IsError || text(res) != `{"message":"by id"}` {
 		t.Fatalf("airlock.invoke echo/echo: error=%v %q", res.IsError, text(res))
@@ -166,8 +184,44 @@ func TestNewServerRefusesBadConfig(t *testing.T) {
 		"not a tool id":   {Client: h.Agent(), Grant: good, Tools: []string{"echo.echo"}},
 		"pattern as tool": {Client: h.Agent(), Grant: good, Tools: []string{"echo/*"}},
 	} {
-		if _, err := mcptools.NewServer(cfg); err == nil {
+		if _, err := mcptools.NewServer(context.Background(), cfg); err == nil {
 			t.Errorf("%s: NewServer accepted it", name)
 		}
+	}
+}
+
+// A host that cannot list tools (here a proxy that answers 404, without a
+// receipt, for POST /v1/tools) still gets the grant's exact tools offered,
+// with an open schema; calls go through as before.
+func TestMCPWithoutToolListing(t *testing.T) {
+	h := hosttest.New(t)
+	h.Install(t, hosttest.DefaultRealm, "plugins/echo", nil)
+	target, err := url.Parse(h.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/v1/tools" {
+			http.NotFound(w, r)
+			return
+		}
+		proxy.ServeHTTP(w, r)
+	}))
+	defer front.Close()
+	c, err := client.New(front.URL, h.AgentKey(), client.Options{HostDID: h.DID()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs := connect(t, mcptools.Config{Client: c, Grant: h.Grant(t, func(c *grant.Claims) { c.Tools = []string{"echo/echo"} })})
+	listed, err := cs.ListTools(context.Background(), nil)
+	if err != nil || len(listed.Tools) != 1 || listed.Tools[0].Name != "echo.echo" {
+		t.Fatalf("tools/list = %+v, %v", listed, err)
+	}
+	if schema, _ := json.Marshal(listed.Tools[0].InputSchema); string(schema) != `{"type":"object"}` {
+		t.Fatalf("schema without a listing: %s, want the open object", schema)
+	}
+	if res := call(t, cs, "echo.echo", map[string]any{"message": "via proxy"}); res.IsError || text(res) != `{"message":"via proxy"}` {
+		t.Fatalf("call: error=%v %q", res.IsError, text(res))
 	}
 }
