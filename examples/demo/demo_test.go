@@ -78,6 +78,8 @@ func TestDemo(t *testing.T) {
 		{"the agent verified the host's receipt", "receipt verified"},
 		{"a tool the grant does not list was refused", "forbidden"},
 		{"input breaking the schema was refused", "schema_violation"},
+		{"an MCP client saw the tool's description", "tools/list: echo.echo — Returns the given message unchanged."},
+		{"an MCP client called the tool through airlock mcp", `tools/call echo.echo (error: false): {"message":"hello over MCP"}`},
 		{"the audit log verified offline", "ok: "},
 	} {
 		if !strings.Contains(got, want.text) {

@@ -44,6 +44,13 @@ step "Input that breaks the tool's schema is refused (schema_violation)"
 "$BIN" invoke --host "http://$ADDR" --key "$DATA/dev/agent.key" --grant "$DATA/dev/grant.jws" \
   echo/echo '{"message":42}' 2>&1 | sed 's/^/   /' || true
 
+step "Any MCP client gets the same tools: the official Go SDK's client starts \`airlock mcp\` on stdio, lists the grant's tools and calls one (a signed intent, receipt verified)"
+REPO=$(cd "$(dirname "$0")/../.." && pwd)
+MCPCLIENT="$(cd "$DEMO_DIR" && pwd)/mcpclient"
+(cd "$REPO" && go build -o "$MCPCLIENT" ./examples/demo/mcpclient)
+"$MCPCLIENT" -call echo.echo -args '{"message":"hello over MCP"}' -- \
+  "$BIN" mcp --host "http://$ADDR" --key "$DATA/dev/agent.key" --grant "$DATA/dev/grant.jws" 2>&1 | sed 's/^/   /'
+
 step "Audit trail as the operator sees it (GET /v1/audit, operator-signed)"
 "$BIN" audit tail --host "http://$ADDR" --key "$DATA/dev/operator.key" --limit 20 2>&1 \
   | python3 -c 'import json,sys; d=json.load(sys.stdin); [print("   #%d %-8s %-9s %-6s %-12s %s" % (e["index"], e["action"], e["tool"] or "-", e["decision"], e["actor"][:20]+"…", e["reason"])) for e in d["entries"]]' \
