@@ -18,6 +18,7 @@
 package mcptools
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -138,16 +139,11 @@ func NewServer(ctx context.Context, cfg Config) (*mcp.Server, error) {
 				claims.Realm, strings.Join(claims.Tools, ", ")),
 			InputSchema: invokeSchema,
 		}, func(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
-			var in struct {
-				Tool  string          `json:"tool"`
-				Input json.RawMessage `json:"input"`
-			}
-			dec := json.NewDecoder(strings.NewReader(string(arguments(req))))
-			dec.DisallowUnknownFields()
-			if err := dec.Decode(&in); err != nil || !toolID.MatchString(in.Tool) || len(in.Input) == 0 {
+			tool, input, ok := invokeArguments(arguments(req))
+			if !ok {
 				return failure(`arguments must be {"tool": "<bundle>/<tool>", "input": {...}}`), nil
 			}
-			return cfg.call(ctx, in.Tool, in.Input), nil
+			return cfg.call(ctx, tool, input), nil
 		})
 	}
 	return s, nil
@@ -174,6 +170,24 @@ func described(t client.Tool, realm string) *mcp.Tool {
 		schema = t.InputSchema
 	}
 	return &mcp.Tool{Description: desc, InputSchema: schema}
+}
+
+// invokeArguments decodes the arguments of airlock.invoke: exactly a tool
+// id and an input object, nothing after them.
+func invokeArguments(raw []byte) (tool string, input json.RawMessage, ok bool) {
+	var in struct {
+		Tool  string          `json:"tool"`
+		Input json.RawMessage `json:"input"`
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&in); err != nil || dec.More() || !toolID.MatchString(in.Tool) {
+		return "", nil, false
+	}
+	if len(in.Input) == 0 || in.Input[0] != '{' {
+		return "", nil, false
+	}
+	return in.Tool, in.Input, true
 }
 
 // MCPName is the MCP name of tool id "bundle/tool": "bundle.tool".
