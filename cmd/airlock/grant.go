@@ -183,6 +183,24 @@ func grantJTIFromFile(path string) (string, error) {
 	return c.Jti, nil
 }
 
+// readGrantChain reads a grant file and, for a delegated grant, its
+// chain's files (nearest parent first, ending with the operator-signed root).
+func readGrantChain(grantPath string, chainFiles []string) (string, []string, error) {
+	g, err := readGrant(grantPath)
+	if err != nil {
+		return "", nil, err
+	}
+	var chain []string
+	for _, f := range chainFiles {
+		tok, err := readGrant(f)
+		if err != nil {
+			return "", nil, err
+		}
+		chain = append(chain, tok)
+	}
+	return g, chain, nil
+}
+
 func readGrant(path string) (string, error) {
 	raw, err := os.ReadFile(path)
 	if err != nil {

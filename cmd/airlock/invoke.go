@@ -22,21 +22,13 @@ func invokeCmd() *cobra.Command {
 			if !json.Valid([]byte(args[1])) {
 				return errors.New("JSON argument is not valid JSON")
 			}
-			g, err := readGrant(grantPath)
+			g, chain, err := readGrantChain(grantPath, chainFiles)
 			if err != nil {
 				return err
 			}
 			c, err := rf.client()
 			if err != nil {
 				return err
-			}
-			var chain []string
-			for _, f := range chainFiles {
-				tok, err := readGrant(f)
-				if err != nil {
-					return err
-				}
-				chain = append(chain, tok)
 			}
 			res, resp, err := c.InvokeChain(cmd.Context(), args[0], json.RawMessage(args[1]), g, chain)
 			if resp != nil && verbose {

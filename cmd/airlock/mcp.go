@@ -25,17 +25,9 @@ schemas; when the grant names tools by pattern, "airlock.invoke"
 by name.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			g, err := readGrant(grantPath)
+			g, chain, err := readGrantChain(grantPath, chainFiles)
 			if err != nil {
 				return err
-			}
-			var chain []string
-			for _, f := range chainFiles {
-				tok, err := readGrant(f)
-				if err != nil {
-					return err
-				}
-				chain = append(chain, tok)
 			}
 			c, err := rf.client()
 			if err != nil {

@@ -195,6 +195,24 @@ func (s *Service) Release(ctx context.Context, realm, agent string) (bool, error
 	return ok, err
 }
 
+// admit checks the presented grant for agent (verifyGrant) and that the
+// agent is not quarantined in its realm, naming the grant's realm and jti
+// in entry as soon as they are known, so that a refusal is audited where
+// the realm's operator sees it.
+func (s *Service) admit(ctx context.Context, entry *audit.Entry, req *Request, agent string) (*grant.Grant, error) {
+	g, err := s.verifyGrant(ctx, req, agent)
+	if g != nil {
+		entry.Realm, entry.Grant = g.Claims.Realm, g.Claims.Jti
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := s.checkQuarantine(ctx, g.Claims.Realm, agent); err != nil {
+		return nil, err
+	}
+	return g, nil
+}
+
 // verifyGrant checks the presented grant (and its delegation chain) for
 // agent, and every revocation that touches it: each link's jti and each
 // agent that holds or delegated a link.

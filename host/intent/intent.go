@@ -328,14 +328,8 @@ func (s *Service) Invoke(ctx context.Context, proof *identity.Proof, body []byte
 	}
 	entry.Tool, entry.InputSHA256 = req.Tool, sha(req.Input)
 	out.Tool = req.Tool
-	g, err := s.verifyGrant(ctx, req, proof.Iss)
-	if g != nil {
-		entry.Realm, entry.Grant = g.Claims.Realm, g.Claims.Jti
-	}
+	g, err := s.admit(ctx, &entry, req, proof.Iss)
 	if err != nil {
-		return deny(err)
-	}
-	if err := s.checkQuarantine(ctx, g.Claims.Realm, proof.Iss); err != nil {
 		return deny(err)
 	}
 	defer func() { s.observeIntent(ctx, g.Claims.Realm, proof.Iss, req.Tool, out) }()

@@ -51,14 +51,8 @@ func (s *Service) ListTools(ctx context.Context, proof *identity.Proof, body []b
 	if req.Grant == "" {
 		return deny(fmt.Errorf("%w: grant is required", ErrBadRequest))
 	}
-	g, err := s.verifyGrant(ctx, &Request{Grant: req.Grant, Chain: req.Chain}, proof.Iss)
-	if g != nil {
-		entry.Realm, entry.Grant = g.Claims.Realm, g.Claims.Jti
-	}
+	g, err := s.admit(ctx, &entry, &Request{Grant: req.Grant, Chain: req.Chain}, proof.Iss)
 	if err != nil {
-		return deny(err)
-	}
-	if err := s.checkQuarantine(ctx, g.Claims.Realm, proof.Iss); err != nil {
 		return deny(err)
 	}
 	// A listing counts against the calls-per-minute budget like a memory
