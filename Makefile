@@ -48,6 +48,14 @@ fuzz: ## Run each fuzz target for FUZZTIME (default 10s)
 	  done; \
 	done
 
+CLANG ?= clang
+WASM_LD ?= wasm-ld
+
+.PHONY: testdata-c
+testdata-c: ## Rebuild host/runtime/testdata/c/ctool.wasm from ctool.c (needs: apt-get install clang lld)
+	$(CLANG) --target=wasm32 -O2 -nostdlib -fuse-ld=$$(command -v $(WASM_LD)) -Wl,--no-entry -Wl,--export-dynamic \
+	  -o host/runtime/testdata/c/ctool.wasm host/runtime/testdata/c/ctool.c
+
 BENCH_OUT := build/bench
 
 .PHONY: bench
