@@ -56,6 +56,13 @@ testdata-c: ## Rebuild host/runtime/testdata/c/ctool.wasm from ctool.c (needs: a
 	$(CLANG) --target=wasm32 -O2 -nostdlib -fuse-ld=$$(command -v $(WASM_LD)) -Wl,--no-entry -Wl,--export-dynamic \
 	  -o host/runtime/testdata/c/ctool.wasm host/runtime/testdata/c/ctool.c
 
+RUSTC ?= rustc
+
+.PHONY: testdata-rust
+testdata-rust: ## Rebuild host/runtime/testdata/rust/rusttool.wasm from rusttool.rs (needs: apt-get install rustc libstd-rust-dev-wasm32)
+	$(RUSTC) --edition 2021 --target wasm32-unknown-unknown --crate-type cdylib -C opt-level=2 -C panic=abort -C strip=symbols \
+	  -o host/runtime/testdata/rust/rusttool.wasm host/runtime/testdata/rust/rusttool.rs
+
 BENCH_OUT := build/bench
 
 .PHONY: bench
