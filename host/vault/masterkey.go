@@ -148,6 +148,14 @@ func settlePending(path string, cur MasterKey, meta string) (MasterKey, error) {
 	newPath := path + pendingSuffix
 	next, err := readKeyFile(newPath)
 	switch {
+	case errors.Is(err, fs.ErrNotExist) && cur.ID() != meta:
+		// The pending file was there when the caller looked, and is gone
+		// now: the rotation that committed renamed it over path after the
+		// caller read cur. path holds the rows' key.
+		if now, err := readKeyFile(path); err == nil && now.ID() == meta {
+			return now, nil
+		}
+		return cur, nil
 	case errors.Is(err, fs.ErrNotExist):
 		return cur, nil
 	case err == nil && next.ID() == meta:

@@ -393,3 +393,34 @@ func TestStaleNewKeyBeforeFirstOpen(t *testing.T) {
 		t.Fatal("a new vault took the key of a rotation that never happened")
 	}
 }
+
+// A loader that saw master.key.new and read master.key just before the
+// rotation that committed renamed one over the other must not answer with
+// the old key: it reads master.key again (TestVaultPostgresPutsDuringRotation
+// once failed on this, "secrets are under master key id …, this host has …").
+func TestSettlePendingAfterTheRename(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, KeyFile)
+	old, err := NewMasterKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	next, err := NewMasterKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The rotation is over: master.key is the new key, no pending file;
+	// the caller still holds the old key it read a moment earlier.
+	if err := writeKeyFile(path, next); err != nil {
+		t.Fatal(err)
+	}
+	got, err := settlePending(path, old, next.ID())
+	if err != nil || got.ID() != next.ID() {
+		t.Fatalf("settlePending = %v, %v; want the new key %s", got.ID(), err, next.ID())
+	}
+	// Neither key is the rows' key: the caller's key comes back, for Open
+	// to report the mismatch.
+	if got, err := settlePending(path, old, "0000000000000000"); err != nil || got.ID() != old.ID() {
+		t.Fatalf("settlePending with a foreign key id = %v, %v; want the caller's key", got.ID(), err)
+	}
+}
