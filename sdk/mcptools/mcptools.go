@@ -10,8 +10,9 @@
 // Tools are offered under MCP names "<bundle>.<tool>" (MCP names may not
 // hold '/'; Airlock bundle and tool names never hold '.'), with the
 // descriptions and input schemas the host lists for the grant (POST
-// /v1/tools). Should the listing fail, the tools the grant names exactly
-// are offered with an open object schema. Whenever the grant names tools
+// /v1/tools): a tool the grant names but the host does not list (not
+// installed, or denied by policy) is not offered. Should the listing fail,
+// the tools the grant names exactly are offered with an open object schema. Whenever the grant names tools
 // by pattern ("notes/*"), the tool "airlock.invoke" ({"tool", "input"})
 // also reaches tools installed after the session began; Config.Tools
 // offers more tools by name.
@@ -23,6 +24,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"regexp"
 	"sort"
@@ -58,8 +60,9 @@ type Config struct {
 // toolID is what DESIGN §4 makes of a tool id: "<bundle name>/<tool name>".
 var toolID = regexp.MustCompile(`^[a-z][a-z0-9-]{0,63}/[a-z][a-z0-9_]{0,63}$`)
 
-// anyObject is the input schema the bridge offers: the agent cannot read
-// the tool's own schema, and the host checks the input against it.
+// anyObject is the input schema offered for a tool the host did not list
+// (or whose schema is not an object at the top); the host checks the input
+// against the tool's own schema.
 var anyObject = json.RawMessage(`{"type":"object"}`)
 
 var invokeSchema = json.RawMessage(`{"type":"object","properties":{` +
@@ -88,28 +91,36 @@ func NewServer(ctx context.Context, cfg Config) (*mcp.Server, error) {
 	if err := json.Unmarshal(payload, &claims); err != nil || len(claims.Tools) == 0 {
 		return nil, errors.New("mcptools: grant: its payload names no tools")
 	}
-	offer := map[string]*mcp.Tool{}
-	patterns := false
-	for _, t := range claims.Tools {
-		if toolID.MatchString(t) {
-			offer[t] = nil
-		} else {
-			patterns = true
-		}
-	}
 	for _, t := range cfg.Tools {
 		if !toolID.MatchString(t) {
 			return nil, fmt.Errorf("mcptools: %q is not a tool id (<bundle>/<tool>)", t)
 		}
-		offer[t] = nil
 	}
-	// What the host lists replaces the guesses above; a host that cannot
-	// list leaves them with an open schema.
-	if listed, _, err := cfg.Client.Tools(ctx, cfg.Grant, cfg.Chain); err == nil {
-		for _, t := range listed {
-			if toolID.MatchString(t.ID) {
-				offer[t.ID] = described(t, claims.Realm)
-			}
+	// The offer: what the host lists for the grant, or, from a host that
+	// cannot list, the tool ids the grant names exactly; and the tools
+	// asked for by name either way (a nil entry gets an open schema).
+	offer := map[string]*mcp.Tool{}
+	patterns := false
+	listed, _, err := cfg.Client.Tools(ctx, cfg.Grant, cfg.Chain)
+	if err != nil {
+		slog.Warn("mcptools: the host did not list the grant's tools; offering the ids the grant names, with open schemas", "error", err)
+	}
+	for _, t := range claims.Tools {
+		switch {
+		case !toolID.MatchString(t):
+			patterns = true
+		case err != nil:
+			offer[t] = nil
+		}
+	}
+	for _, t := range listed {
+		if toolID.MatchString(t.ID) {
+			offer[t.ID] = described(t, claims.Realm)
+		}
+	}
+	for _, t := range cfg.Tools {
+		if _, ok := offer[t]; !ok {
+			offer[t] = nil
 		}
 	}
 	s := mcp.NewServer(&mcp.Implementation{Name: "airlock", Version: cfg.Version}, nil)
