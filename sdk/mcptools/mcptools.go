@@ -26,6 +26,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"regexp"
 	"sort"
 	"strings"
@@ -38,6 +39,12 @@ import (
 
 // InvokeTool is the MCP name of the tool that calls any tool by its id.
 const InvokeTool = "airlock.invoke"
+
+// StatusTool is the MCP name of the tool that reports what became of an
+// intent held for approval ({"id"} → GET /v1/intents/{id}). It is offered
+// when a tool on offer may be held: the host lists it so, or the grant
+// names approval patterns.
+const StatusTool = "airlock.status"
 
 // FlagsMeta is the _meta key under which a call's output flags (DLP and
 // injection findings the host reported) are returned.
@@ -65,6 +72,10 @@ var toolID = regexp.MustCompile(`^[a-z][a-z0-9-]{0,63}/[a-z][a-z0-9_]{0,63}$`)
 // against the tool's own schema.
 var anyObject = json.RawMessage(`{"type":"object"}`)
 
+var statusSchema = json.RawMessage(`{"type":"object","properties":{` +
+	`"id":{"type":"string","description":"the intent id a held call returned"}},` +
+	`"required":["id"],"additionalProperties":false}`)
+
 var invokeSchema = json.RawMessage(`{"type":"object","properties":{` +
 	`"tool":{"type":"string","description":"tool id, <bundle>/<tool>"},` +
 	`"input":{"type":"object","description":"the tool's input"}},` +
@@ -85,8 +96,9 @@ func NewServer(ctx context.Context, cfg Config) (*mcp.Server, error) {
 	// Only what the offer needs; the host checks the whole grant at
 	// every call (sdk never imports host/grant).
 	var claims struct {
-		Realm string   `json:"realm"`
-		Tools []string `json:"tools"`
+		Realm    string   `json:"realm"`
+		Tools    []string `json:"tools"`
+		Approval []string `json:"approval"`
 	}
 	if err := json.Unmarshal(payload, &claims); err != nil || len(claims.Tools) == 0 {
 		return nil, errors.New("mcptools: grant: its payload names no tools")
@@ -113,9 +125,11 @@ func NewServer(ctx context.Context, cfg Config) (*mcp.Server, error) {
 			offer[t] = nil
 		}
 	}
+	held := len(claims.Approval) > 0
 	for _, t := range listed {
 		if toolID.MatchString(t.ID) {
 			offer[t.ID] = described(t, claims.Realm)
+			held = held || t.Approval
 		}
 	}
 	for _, t := range cfg.Tools {
@@ -141,6 +155,23 @@ func NewServer(ctx context.Context, cfg Config) (*mcp.Server, error) {
 		tool.Name = MCPName(id)
 		s.AddTool(tool, func(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 			return cfg.call(ctx, id, arguments(req)), nil
+		})
+	}
+	if held {
+		s.AddTool(&mcp.Tool{
+			Name:        StatusTool,
+			Description: "What became of an Airlock intent held for human approval: pending, denied, done (with its output), failed or expired.",
+			InputSchema: statusSchema,
+		}, func(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+			var in struct {
+				ID string `json:"id"`
+			}
+			dec := json.NewDecoder(bytes.NewReader(arguments(req)))
+			dec.DisallowUnknownFields()
+			if err := dec.Decode(&in); err != nil || in.ID == "" {
+				return failure(`arguments must be {"id": "<intent id>"}`), nil
+			}
+			return cfg.status(ctx, in.ID), nil
 		})
 	}
 	if patterns {
@@ -227,7 +258,8 @@ func (cfg Config) call(ctx context.Context, id string, input json.RawMessage) *m
 	}
 	if resp.Status == http.StatusAccepted {
 		return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: fmt.Sprintf(
-			"The intent %s is held for human approval; an operator decides with `airlock approve allow|deny %s`.", res.ID, res.ID)}}}
+			"The intent %s is held for human approval; an operator decides with `airlock approve allow|deny %s`. "+
+				"Ask %s with {\"id\": %q} for its outcome.", res.ID, res.ID, StatusTool, res.ID)}}}
 	}
 	out := &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: string(res.Output)}}}
 	var obj map[string]any
@@ -238,6 +270,28 @@ func (cfg Config) call(ctx context.Context, id string, input json.RawMessage) *m
 		out.Meta = mcp.Meta{FlagsMeta: res.Flags}
 	}
 	return out
+}
+
+// status reports GET /v1/intents/{id} (only the agent that sent the
+// intent learns anything of it) as the verified answer's JSON.
+func (cfg Config) status(ctx context.Context, id string) *mcp.CallToolResult {
+	var v struct {
+		ID     string          `json:"id"`
+		Status string          `json:"status"`
+		Output json.RawMessage `json:"output,omitempty"`
+	}
+	if _, err := cfg.Client.DoJSON(ctx, http.MethodGet, "/v1/intents/"+url.PathEscape(id), nil, &v); err != nil {
+		var p *client.Problem
+		if errors.As(err, &p) {
+			return failure("airlock refused the query: " + p.Error())
+		}
+		return failure("airlock: " + err.Error())
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return failure("airlock: " + err.Error())
+	}
+	return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: string(b)}}, StructuredContent: json.RawMessage(b)}
 }
 
 // failure is an error result with msg.

@@ -169,9 +169,45 @@ func TestMCPHeldForApproval(t *testing.T) {
 		Client: h.Agent(),
 		Grant:  h.Grant(t, func(c *grant.Claims) { c.Tools = []string{"echo/echo"}; c.Approval = []string{"echo/echo"} }),
 	})
+	if got := toolNames(t, cs); strings.Join(got, ",") != "airlock.status,echo.echo" {
+		t.Fatalf("tools offered: %v, want airlock.status beside a tool that may be held", got)
+	}
 	res := call(t, cs, "echo.echo", map[string]any{"message": "wait"})
 	if res.IsError || !strings.Contains(text(res), "held for human approval") || strings.Contains(text(res), `"message"`) {
 		t.Fatalf("held intent: error=%v %q", res.IsError, text(res))
+	}
+	ctx := context.Background()
+	var pending struct {
+		Approvals []struct {
+			ID string `json:"id"`
+		} `json:"approvals"`
+	}
+	if _, err := h.Operator().DoJSON(ctx, http.MethodGet, "/v1/approvals?realm=default", nil, &pending); err != nil || len(pending.Approvals) != 1 {
+		t.Fatalf("approvals: %+v, %v", pending, err)
+	}
+	id := pending.Approvals[0].ID
+	if !strings.Contains(text(res), id) {
+		t.Fatalf("the held answer %q does not name intent %s", text(res), id)
+	}
+	status := func() string {
+		t.Helper()
+		res := call(t, cs, mcptools.StatusTool, map[string]any{"id": id})
+		if res.IsError {
+			t.Fatalf("airlock.status: %q", text(res))
+		}
+		return text(res)
+	}
+	if got := status(); !strings.Contains(got, `"status":"pending"`) {
+		t.Fatalf("status before the decision: %s", got)
+	}
+	if _, err := h.Operator().DoJSON(ctx, http.MethodPost, "/v1/approvals/"+id+"?realm=default", map[string]string{"decision": "allow"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := status(); !strings.Contains(got, `"status":"done"`) || !strings.Contains(got, `"output":{"message":"wait"}`) {
+		t.Fatalf("status after approval: %s", got)
+	}
+	if res := call(t, cs, mcptools.StatusTool, map[string]any{"id": "someone-elses"}); !res.IsError {
+		t.Fatalf("status of an unknown id: %q", text(res))
 	}
 }
 
