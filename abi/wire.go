@@ -144,3 +144,21 @@ type SecretPresentResponse struct {
 
 // Empty is the answer of host functions that return nothing ({}).
 type Empty struct{}
+
+// ToolInfo is one tool in the answer to POST /v1/tools (HTTP API): a tool
+// the presented grant lets the signing agent call, as its manifest
+// describes it.
+type ToolInfo struct {
+	ID           string          `json:"id"`
+	Description  string          `json:"description"`
+	InputSchema  json.RawMessage `json:"input_schema"`
+	OutputSchema json.RawMessage `json:"output_schema,omitempty"`
+	// Approval: a call is held for a human (the manifest, the grant or
+	// the realm's policy asks for it).
+	Approval bool `json:"approval"`
+}
+
+// ToolList is the answer to POST /v1/tools.
+type ToolList struct {
+	Tools []ToolInfo `json:"tools"`
+}

@@ -2,28 +2,12 @@ package intent
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 
+	"github.com/airlock-dev/airlock/abi"
 	"github.com/airlock-dev/airlock/host/audit"
 	"github.com/airlock-dev/airlock/host/identity"
 )
-
-// ToolInfo is one tool in the answer to POST /v1/tools.
-type ToolInfo struct {
-	ID           string          `json:"id"`
-	Description  string          `json:"description"`
-	InputSchema  json.RawMessage `json:"input_schema"`
-	OutputSchema json.RawMessage `json:"output_schema,omitempty"`
-	// Approval: a call is held for a human (the manifest, the grant or
-	// the realm's policy asks for it).
-	Approval bool `json:"approval"`
-}
-
-// ToolList is the answer to POST /v1/tools.
-type ToolList struct {
-	Tools []ToolInfo `json:"tools"`
-}
 
 // toolsRequest is the body of POST /v1/tools.
 type toolsRequest struct {
@@ -39,11 +23,11 @@ type toolsRequest struct {
 // chain, quarantine), and the answer is audited (action "list_tools"). It
 // names nothing outside the grant's realm, nor tools the grant does not
 // allow.
-func (s *Service) ListTools(ctx context.Context, proof *identity.Proof, body []byte) (*ToolList, *Outcome, error) {
+func (s *Service) ListTools(ctx context.Context, proof *identity.Proof, body []byte) (*abi.ToolList, *Outcome, error) {
 	ctx = withPolicyMemo(ctx)
 	out := &Outcome{Seq: -1, Decision: "deny"}
 	entry := audit.Entry{Actor: proof.Iss, Action: "list_tools", Request: proof.Jti, InputSHA256: sha(body)}
-	deny := func(err error) (*ToolList, *Outcome, error) { return nil, out, s.denied(ctx, entry, out, err) }
+	deny := func(err error) (*abi.ToolList, *Outcome, error) { return nil, out, s.denied(ctx, entry, out, err) }
 	var req toolsRequest
 	if err := StrictJSON(body, &req); err != nil {
 		return deny(fmt.Errorf("%w: %v", ErrBadRequest, err))
@@ -64,14 +48,14 @@ func (s *Service) ListTools(ctx context.Context, proof *identity.Proof, body []b
 	if err != nil {
 		return deny(err)
 	}
-	list := &ToolList{Tools: []ToolInfo{}}
+	list := &abi.ToolList{Tools: []abi.ToolInfo{}}
 	for _, p := range s.Registry.List(g.Claims.Realm) {
 		for _, t := range p.Compiled.Manifest.Tools {
 			id := p.Compiled.Manifest.Name + "/" + t.Name
 			if !g.AllowTool(id) || pol.Denied(id) {
 				continue
 			}
-			list.Tools = append(list.Tools, ToolInfo{
+			list.Tools = append(list.Tools, abi.ToolInfo{
 				ID: id, Description: t.Description, InputSchema: t.InputSchema, OutputSchema: t.OutputSchema,
 				Approval: t.Approval || g.NeedsApproval(id) || pol.NeedsApproval(id),
 			})

@@ -28,6 +28,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/airlock-dev/airlock/abi"
 	"github.com/airlock-dev/airlock/host/identity"
 )
 
@@ -262,25 +263,14 @@ func (c *Client) InvokeChain(ctx context.Context, tool string, input json.RawMes
 	return &res, resp, nil
 }
 
-// Tool is one tool of [Client.Tools].
-type Tool struct {
-	ID           string          `json:"id"`
-	Description  string          `json:"description"`
-	InputSchema  json.RawMessage `json:"input_schema"`
-	OutputSchema json.RawMessage `json:"output_schema,omitempty"`
-	Approval     bool            `json:"approval"` // calls are held for a human
-}
-
 // Tools lists the tools grant (with chain, for a delegated grant) lets
 // this agent call, with their schemas (POST /v1/tools).
-func (c *Client) Tools(ctx context.Context, grant string, chain []string) ([]Tool, *Response, error) {
+func (c *Client) Tools(ctx context.Context, grant string, chain []string) ([]abi.ToolInfo, *Response, error) {
 	body := map[string]any{"grant": grant}
 	if len(chain) > 0 {
 		body["chain"] = chain
 	}
-	var out struct {
-		Tools []Tool `json:"tools"`
-	}
+	var out abi.ToolList
 	resp, err := c.DoJSON(ctx, http.MethodPost, "/v1/tools", body, &out)
 	if err != nil {
 		return nil, resp, err

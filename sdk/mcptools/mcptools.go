@@ -12,10 +12,10 @@
 // descriptions and input schemas the host lists for the grant (POST
 // /v1/tools): a tool the grant names but the host does not list (not
 // installed, or denied by policy) is not offered. Should the listing fail,
-// the tools the grant names exactly are offered with an open object schema. Whenever the grant names tools
-// by pattern ("notes/*"), the tool "airlock.invoke" ({"tool", "input"})
-// also reaches tools installed after the session began; Config.Tools
-// offers more tools by name.
+// the tools the grant names exactly are offered with an open object
+// schema. Whenever the grant names tools by pattern ("notes/*"), the tool
+// "airlock.invoke" ({"tool", "input"}) also reaches tools installed after
+// the session began; Config.Tools offers more tools by name.
 package mcptools
 
 import (
@@ -33,6 +33,7 @@ import (
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
+	"github.com/airlock-dev/airlock/abi"
 	"github.com/airlock-dev/airlock/host/identity"
 	"github.com/airlock-dev/airlock/sdk/client"
 )
@@ -166,9 +167,7 @@ func NewServer(ctx context.Context, cfg Config) (*mcp.Server, error) {
 			var in struct {
 				ID string `json:"id"`
 			}
-			dec := json.NewDecoder(bytes.NewReader(arguments(req)))
-			dec.DisallowUnknownFields()
-			if err := dec.Decode(&in); err != nil || in.ID == "" {
+			if !decodeArguments(arguments(req), &in) || in.ID == "" {
 				return failure(`arguments must be {"id": "<intent id>"}`), nil
 			}
 			return cfg.status(ctx, in.ID), nil
@@ -194,7 +193,7 @@ func NewServer(ctx context.Context, cfg Config) (*mcp.Server, error) {
 // described is the MCP tool for a tool the host listed. MCP wants an
 // object schema at the top; any other schema is offered as an open object
 // (the host still checks the input against the real one).
-func described(t client.Tool, realm string) *mcp.Tool {
+func described(t abi.ToolInfo, realm string) *mcp.Tool {
 	desc := t.Description
 	if desc == "" {
 		desc = "Airlock tool " + t.ID
@@ -221,15 +220,21 @@ func invokeArguments(raw []byte) (tool string, input json.RawMessage, ok bool) {
 		Tool  string          `json:"tool"`
 		Input json.RawMessage `json:"input"`
 	}
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&in); err != nil || dec.More() || !toolID.MatchString(in.Tool) {
+	if !decodeArguments(raw, &in) || !toolID.MatchString(in.Tool) {
 		return "", nil, false
 	}
 	if len(in.Input) == 0 || in.Input[0] != '{' {
 		return "", nil, false
 	}
 	return in.Tool, in.Input, true
+}
+
+// decodeArguments decodes a tool's arguments into v: one JSON object of
+// v's fields only, with nothing after it.
+func decodeArguments(raw []byte, v any) bool {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	return dec.Decode(v) == nil && !dec.More()
 }
 
 // MCPName is the MCP name of tool id "bundle/tool": "bundle.tool".
@@ -250,11 +255,7 @@ func arguments(req *mcp.CallToolRequest) json.RawMessage {
 func (cfg Config) call(ctx context.Context, id string, input json.RawMessage) *mcp.CallToolResult {
 	res, resp, err := cfg.Client.InvokeChain(ctx, id, input, cfg.Grant, cfg.Chain)
 	if err != nil {
-		var p *client.Problem
-		if errors.As(err, &p) {
-			return failure("airlock refused the call: " + p.Error())
-		}
-		return failure("airlock: " + err.Error())
+		return refused("call", err)
 	}
 	if resp.Status == http.StatusAccepted {
 		return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: fmt.Sprintf(
@@ -281,17 +282,24 @@ func (cfg Config) status(ctx context.Context, id string) *mcp.CallToolResult {
 		Output json.RawMessage `json:"output,omitempty"`
 	}
 	if _, err := cfg.Client.DoJSON(ctx, http.MethodGet, "/v1/intents/"+url.PathEscape(id), nil, &v); err != nil {
-		var p *client.Problem
-		if errors.As(err, &p) {
-			return failure("airlock refused the query: " + p.Error())
-		}
-		return failure("airlock: " + err.Error())
+		return refused("query", err)
 	}
 	b, err := json.Marshal(v)
 	if err != nil {
 		return failure("airlock: " + err.Error())
 	}
 	return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: string(b)}}, StructuredContent: json.RawMessage(b)}
+}
+
+// refused is the error result for a request (what) that failed: the
+// host's problem when it answered with one, else the failure to reach it
+// or to verify its receipt.
+func refused(what string, err error) *mcp.CallToolResult {
+	var p *client.Problem
+	if errors.As(err, &p) {
+		return failure("airlock refused the " + what + ": " + p.Error())
+	}
+	return failure("airlock: " + err.Error())
 }
 
 // failure is an error result with msg.
