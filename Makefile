@@ -35,6 +35,14 @@ test: ## Install what the tests need and run them all (vet + race tests)
 	bash .ci/prereqs
 	$(GO) vet ./...
 	$(GO) test -race -timeout 30m ./...
+	$(MAKE) test-chromem
+
+# The patched chromem-go (third_party/chromem-go/AIRLOCK.md) is a module of
+# its own: its tests, upstream's and the patch's, run here, with a private
+# TMPDIR (one upstream test writes to $$TMPDIR/a).
+.PHONY: test-chromem
+test-chromem:
+	@T=$$(mktemp -d) && (cd third_party/chromem-go && TMPDIR=$$T $(GO) test -race -count=1 ./...); rc=$$?; rm -rf "$$T"; exit $$rc
 
 .PHONY: test-short
 test-short: ## Tests without the race detector (quicker)
