@@ -17,6 +17,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -52,6 +53,11 @@ const (
 	maxNameBytes   = 1 << 10  // realm and agent
 	maxProvenance  = 256      // provenance source and request
 	compactMinSize = 1 << 20  // logs smaller than this are never compacted
+
+	// DefaultMaxLoadedDocs is Config.MaxLoadedDocs when it is 0: about
+	// 560 MiB of loaded stores with the built-in embedder's 512
+	// dimensions (~2.8 KiB a document).
+	DefaultMaxLoadedDocs = 200_000
 )
 
 // ReservedPrefix starts the metadata keys that hold provenance. Callers can
@@ -85,6 +91,13 @@ type Config struct {
 	// Logger receives load, repair and compaction events; never content.
 	// Nil discards.
 	Logger *slog.Logger
+	// MaxLoadedDocs bounds the documents of all loaded stores together
+	// (each store counts one more): past it, the least recently used
+	// stores are unloaded (their files
+	// stay; the next use loads them again). A store in use is never
+	// unloaded, so one store larger than the bound stays. 0 means
+	// DefaultMaxLoadedDocs.
+	MaxLoadedDocs int
 }
 
 // Store holds the memory of every (realm, agent), each loaded on first use.
@@ -94,6 +107,9 @@ type Store struct {
 	master []byte
 	embed  embed.Func
 	log    *slog.Logger
+
+	maxLoaded int64        // Config.MaxLoadedDocs
+	clock     atomic.Int64 // ticks once per use of a store: agentStore.lastUse
 
 	mu     sync.Mutex
 	closed bool
@@ -128,6 +144,13 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if cfg.Embed == nil {
 		return nil, fmt.Errorf("memory: %w: Config.Embed is nil (there is no implicit embedder)", ErrInvalid)
 	}
+	maxLoaded := cfg.MaxLoadedDocs
+	switch {
+	case maxLoaded < 0:
+		return nil, fmt.Errorf("memory: %w: Config.MaxLoadedDocs is negative", ErrInvalid)
+	case maxLoaded == 0:
+		maxLoaded = DefaultMaxLoadedDocs
+	}
 	if err := os.MkdirAll(cfg.Dir, dirMode); err != nil {
 		return nil, fmt.Errorf("memory: %w", err)
 	}
@@ -139,8 +162,9 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		dir:    cfg.Dir,
 		master: slices.Clone(cfg.Master),
 		embed:  cfg.Embed,
-		log:    logger,
-		stores: make(map[storeID]*agentStore),
+		log:       logger,
+		maxLoaded: int64(maxLoaded),
+		stores:    make(map[storeID]*agentStore),
 	}, nil
 }
 
@@ -229,15 +253,13 @@ func (s *Store) Put(ctx context.Context, realm, agent string, docs []abi.Documen
 		stored[i] = storedDoc{ID: docs[i].ID, Content: docs[i].Content, Metadata: meta, Embedding: v}
 	}
 
-	a, err := s.store(realm, agent)
+	a, err := s.lock(realm, agent)
 	if err != nil {
 		return err
 	}
-	a.mu.Lock()
+	// Unloading others waits for their locks: never while holding one.
+	defer s.trim(a)
 	defer a.mu.Unlock()
-	if err := a.usable(); err != nil {
-		return err
-	}
 	if a.dim != 0 && a.dim != len(stored[0].Embedding) {
 		return errDimension(len(stored[0].Embedding), a.dim)
 	}
@@ -285,15 +307,11 @@ func (s *Store) Query(ctx context.Context, realm, agent, query string, k int, wh
 		return nil, err
 	}
 
-	a, err := s.store(realm, agent)
+	a, err := s.rlock(realm, agent)
 	if err != nil {
 		return nil, err
 	}
-	a.mu.RLock()
 	defer a.mu.RUnlock()
-	if err := a.usable(); err != nil {
-		return nil, err
-	}
 	results := []abi.MemoryResult{}
 	n := a.col.Count()
 	if n == 0 {
@@ -350,15 +368,11 @@ func (s *Store) Delete(ctx context.Context, realm, agent string, ids []string) e
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("memory: %w", err)
 	}
-	a, err := s.store(realm, agent)
+	a, err := s.lock(realm, agent)
 	if err != nil {
 		return err
 	}
-	a.mu.Lock()
 	defer a.mu.Unlock()
-	if err := a.usable(); err != nil {
-		return err
-	}
 	var present []string
 	for _, id := range ids {
 		if _, ok := a.sizes[id]; ok && !slices.Contains(present, id) {
@@ -533,10 +547,15 @@ type agentStore struct {
 	once    sync.Once // loads the store
 	loadErr error
 
-	mu     sync.RWMutex
-	closed bool
-	broken bool // a failed append: this value is dropped, the next use reloads
-	col    *chromem.Collection
+	lastUse atomic.Int64 // Store.clock at the last use
+	loaded  atomic.Bool  // the load succeeded
+	docs    atomic.Int64 // len(sizes), for Store.trim
+
+	mu      sync.RWMutex
+	closed  bool
+	broken  bool // a failed append: this value is dropped, the next use reloads
+	evicted bool // unloaded by Store.trim: the next use loads a new value
+	col     *chromem.Collection
 	dim    int            // embedding dimension, 0 while empty
 	sizes  map[string]int // live document id → encoded size
 	live   int64          // sum of sizes
@@ -574,6 +593,7 @@ func (a *agentStore) apply(ctx context.Context, d *storedDoc) error {
 	n := encodedSize(d)
 	a.live += int64(n - a.sizes[d.ID])
 	a.sizes[d.ID] = n
+	a.docs.Store(int64(len(a.sizes)))
 	a.dim = len(d.Embedding)
 	return nil
 }
@@ -585,6 +605,7 @@ func (a *agentStore) remove(ctx context.Context, ids []string) {
 		a.live -= int64(a.sizes[id])
 		delete(a.sizes, id)
 	}
+	a.docs.Store(int64(len(a.sizes)))
 	if len(a.sizes) == 0 {
 		a.dim = 0
 	}
@@ -604,13 +625,109 @@ func (s *Store) store(realm, agent string) (*agentStore, error) {
 		s.stores[id] = a
 	}
 	s.mu.Unlock()
+	a.lastUse.Store(s.clock.Add(1))
 
-	a.once.Do(func() { a.loadErr = s.load(a, realm, agent) })
+	loaded := false
+	a.once.Do(func() {
+		a.loadErr = s.load(a, realm, agent)
+		loaded = a.loadErr == nil
+		a.loaded.Store(loaded)
+	})
 	if a.loadErr != nil {
 		s.evict(a)
 		return nil, a.loadErr
 	}
+	if loaded {
+		s.trim(a)
+	}
 	return a, nil
+}
+
+// lock returns the usable store of (realm, agent), locked for writing.
+func (s *Store) lock(realm, agent string) (*agentStore, error) {
+	for {
+		a, err := s.store(realm, agent)
+		if err != nil {
+			return nil, err
+		}
+		a.mu.Lock()
+		if a.evicted {
+			a.mu.Unlock()
+			continue // unloaded meanwhile: load it again
+		}
+		if err := a.usable(); err != nil {
+			a.mu.Unlock()
+			return nil, err
+		}
+		return a, nil
+	}
+}
+
+// rlock returns the usable store of (realm, agent), locked for reading.
+func (s *Store) rlock(realm, agent string) (*agentStore, error) {
+	for {
+		a, err := s.store(realm, agent)
+		if err != nil {
+			return nil, err
+		}
+		a.mu.RLock()
+		if a.evicted {
+			a.mu.RUnlock()
+			continue
+		}
+		if err := a.usable(); err != nil {
+			a.mu.RUnlock()
+			return nil, err
+		}
+		return a, nil
+	}
+}
+
+// trim unloads the least recently used stores other than keep while the
+// loaded stores hold more than maxLoaded documents (each store counting
+// one more, so that empty ones are bounded too). The caller must hold no
+// store's lock.
+func (s *Store) trim(keep *agentStore) {
+	for {
+		var (
+			total  int64
+			victim *agentStore
+		)
+		s.mu.Lock()
+		for _, a := range s.stores {
+			total += a.docs.Load() + 1 // an empty store costs too
+			if a != keep && a.loaded.Load() &&
+				(victim == nil || a.lastUse.Load() < victim.lastUse.Load()) {
+				victim = a
+			}
+		}
+		s.mu.Unlock()
+		if total <= s.maxLoaded || victim == nil {
+			return
+		}
+		s.unload(victim)
+	}
+}
+
+// unload takes a out of memory once no call uses it: it leaves the cache
+// (before a new value can be loaded, so that two never share the file),
+// its file is closed, and the calls that were waiting for it load the
+// store again.
+func (s *Store) unload(a *agentStore) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	s.evict(a)
+	if a.evicted || a.closed {
+		return
+	}
+	a.evicted = true
+	if a.f != nil {
+		_ = a.f.Close()
+		a.f = nil
+	}
+	docs := a.docs.Swap(0)
+	a.col, a.sizes = nil, nil
+	s.log.Debug("memory store unloaded", "store", a.name(), "docs", docs)
 }
 
 // evict drops a from the cache so that the next use reloads it from disk.

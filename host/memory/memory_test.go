@@ -803,6 +803,7 @@ func TestOpenRefusesUnsafeConfig(t *testing.T) {
 		{"short master key", Config{Dir: t.TempDir(), Master: make([]byte, 16), Embed: embed.Builtin(0)}},
 		{"no master key", Config{Dir: t.TempDir(), Embed: embed.Builtin(0)}},
 		{"no directory", Config{Master: testMaster(), Embed: embed.Builtin(0)}},
+		{"negative MaxLoadedDocs", Config{Dir: t.TempDir(), Master: testMaster(), Embed: embed.Builtin(0), MaxLoadedDocs: -1}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
