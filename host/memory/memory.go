@@ -159,9 +159,9 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	return &Store{
-		dir:    cfg.Dir,
-		master: slices.Clone(cfg.Master),
-		embed:  cfg.Embed,
+		dir:       cfg.Dir,
+		master:    slices.Clone(cfg.Master),
+		embed:     cfg.Embed,
 		log:       logger,
 		maxLoaded: int64(maxLoaded),
 		stores:    make(map[storeID]*agentStore),
@@ -556,13 +556,13 @@ type agentStore struct {
 	broken  bool // a failed append: this value is dropped, the next use reloads
 	evicted bool // unloaded by Store.trim: the next use loads a new value
 	col     *chromem.Collection
-	dim    int            // embedding dimension, 0 while empty
-	sizes  map[string]int // live document id → encoded size
-	live   int64          // sum of sizes
-	seal   *sealer
-	f      *os.File // nil until the first write creates the file
-	seq    uint64   // next record number
-	size   int64    // bytes in the file
+	dim     int            // embedding dimension, 0 while empty
+	sizes   map[string]int // live document id → encoded size
+	live    int64          // sum of sizes
+	seal    *sealer
+	f       *os.File // nil until the first write creates the file
+	seq     uint64   // next record number
+	size    int64    // bytes in the file
 }
 
 // refuseEmbed is the collection's embedding function. Every vector is
