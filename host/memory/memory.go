@@ -645,38 +645,29 @@ func (s *Store) store(realm, agent string) (*agentStore, error) {
 
 // lock returns the usable store of (realm, agent), locked for writing.
 func (s *Store) lock(realm, agent string) (*agentStore, error) {
-	for {
-		a, err := s.store(realm, agent)
-		if err != nil {
-			return nil, err
-		}
-		a.mu.Lock()
-		if a.evicted {
-			a.mu.Unlock()
-			continue // unloaded meanwhile: load it again
-		}
-		if err := a.usable(); err != nil {
-			a.mu.Unlock()
-			return nil, err
-		}
-		return a, nil
-	}
+	return s.acquire(realm, agent, (*sync.RWMutex).Lock, (*sync.RWMutex).Unlock)
 }
 
 // rlock returns the usable store of (realm, agent), locked for reading.
 func (s *Store) rlock(realm, agent string) (*agentStore, error) {
+	return s.acquire(realm, agent, (*sync.RWMutex).RLock, (*sync.RWMutex).RUnlock)
+}
+
+// acquire returns the usable store of (realm, agent) with lock taken on
+// its mutex, loading the store again when it was unloaded meanwhile.
+func (s *Store) acquire(realm, agent string, lock, unlock func(*sync.RWMutex)) (*agentStore, error) {
 	for {
 		a, err := s.store(realm, agent)
 		if err != nil {
 			return nil, err
 		}
-		a.mu.RLock()
+		lock(&a.mu)
 		if a.evicted {
-			a.mu.RUnlock()
-			continue
+			unlock(&a.mu)
+			continue // unloaded meanwhile: load it again
 		}
 		if err := a.usable(); err != nil {
-			a.mu.RUnlock()
+			unlock(&a.mu)
 			return nil, err
 		}
 		return a, nil
