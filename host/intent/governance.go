@@ -6,7 +6,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
+	"net/url"
 	"sync"
 	"time"
 
@@ -165,21 +167,74 @@ func (s *Service) observe(ctx context.Context, e monitor.Event) {
 	}
 }
 
-func postAlert(hc *http.Client, url string, a monitor.Alert, s *Service) {
-	body, _ := json.Marshal(map[string]any{"realm": a.Realm, "agent": a.Agent, "kind": a.Kind, "detail": a.Detail, "at": a.At})
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+// alertRetryDelays are the pauses before the second and later attempts to
+// deliver an alert (a variable for tests).
+var alertRetryDelays = []time.Duration{time.Second, 5 * time.Second}
+
+// postAlert delivers an alert to the policy's webhook: a JSON POST, each
+// attempt bounded by 5 s, retried after alertRetryDelays while the
+// receiver cannot be reached or answers 429 or 5xx. Other answers end it:
+// 2xx is delivery, any other 4xx a refusal that repeating would not
+// change. Failures are logged with the webhook's scheme and host only:
+// its path and query often hold a token (Slack, Teams).
+func postAlert(hc *http.Client, hook string, a monitor.Alert, s *Service) {
+	body, err := json.Marshal(map[string]any{"realm": a.Realm, "agent": a.Agent, "kind": a.Kind, "detail": a.Detail, "at": a.At})
 	if err != nil {
 		return
+	}
+	where := webhookOrigin(hook)
+	for attempt := 0; ; attempt++ {
+		status, err := postAlertOnce(hc, hook, body)
+		switch {
+		case err == nil && status/100 == 2:
+			return
+		case err == nil && status != http.StatusTooManyRequests && status < 500:
+			s.Logger.Warn("anomaly webhook refused the alert", "webhook", where, "status", status)
+			return
+		}
+		last := attempt >= len(alertRetryDelays)
+		if err != nil {
+			s.Logger.Warn("anomaly webhook failed", "webhook", where, "attempt", attempt+1, "final", last, "err", err)
+		} else {
+			s.Logger.Warn("anomaly webhook failed", "webhook", where, "attempt", attempt+1, "final", last, "status", status)
+		}
+		if last {
+			return
+		}
+		time.Sleep(alertRetryDelays[attempt])
+	}
+}
+
+// postAlertOnce makes one delivery attempt and returns the answer's status.
+// Its error never holds the URL.
+func postAlertOnce(hc *http.Client, hook string, body []byte) (int, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, hook, bytes.NewReader(body))
+	if err != nil {
+		return 0, errors.New("malformed webhook URL")
 	}
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := hc.Do(req)
 	if err != nil {
-		s.Logger.Warn("anomaly webhook failed", "err", err)
-		return
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err // url.Error repeats the URL, token included
+		}
+		return 0, err
 	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	resp.Body.Close()
+	return resp.StatusCode, nil
+}
+
+// webhookOrigin is hook's scheme and host, what a log may show of it.
+func webhookOrigin(hook string) string {
+	u, err := url.Parse(hook)
+	if err != nil || u.Host == "" {
+		return "(malformed)"
+	}
+	return u.Scheme + "://" + u.Host
 }
 
 // Release lifts an agent's quarantine in realm (operator action, audited by
