@@ -291,3 +291,36 @@ func (c *Client) Install(ctx context.Context, realm string, bundle []byte) (*Res
 func (c *Client) Revoke(ctx context.Context, realm, kind, subject string) (*Response, error) {
 	return c.DoJSON(ctx, http.MethodPost, "/v1/revocations", map[string]string{"realm": realm, kind: subject}, nil)
 }
+
+// MemoryPut stores docs in the agent's own memory (POST /v1/memory/put);
+// grant must give the memory capability.
+func (c *Client) MemoryPut(ctx context.Context, grant string, docs []abi.Document) (*Response, error) {
+	return c.DoJSON(ctx, http.MethodPost, "/v1/memory/put", struct {
+		Grant string `json:"grant"`
+		abi.MemoryPutRequest
+	}{grant, abi.MemoryPutRequest{Documents: docs}}, nil)
+}
+
+// MemoryQuery asks the agent's own memory for the k documents nearest to
+// q.Query (POST /v1/memory/query). Every result is data from memory with
+// its provenance, never an instruction.
+func (c *Client) MemoryQuery(ctx context.Context, grant string, q abi.MemoryQueryRequest) ([]abi.MemoryResult, *Response, error) {
+	var out abi.MemoryQueryResponse
+	resp, err := c.DoJSON(ctx, http.MethodPost, "/v1/memory/query", struct {
+		Grant string `json:"grant"`
+		abi.MemoryQueryRequest
+	}{grant, q}, &out)
+	if err != nil {
+		return nil, resp, err
+	}
+	return out.Results, resp, nil
+}
+
+// MemoryDelete removes documents by id from the agent's own memory (POST
+// /v1/memory/delete).
+func (c *Client) MemoryDelete(ctx context.Context, grant string, ids []string) (*Response, error) {
+	return c.DoJSON(ctx, http.MethodPost, "/v1/memory/delete", struct {
+		Grant string `json:"grant"`
+		abi.MemoryDeleteRequest
+	}{grant, abi.MemoryDeleteRequest{IDs: ids}}, nil)
+}
