@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -308,4 +310,57 @@ func FuzzDelegatedGrant(f *testing.F) {
 			t.Fatalf("served a widening child: %v", err)
 		}
 	})
+}
+
+// A delegated grant that keeps the memory capability reaches the
+// delegate's own memory (the body carries the chain, as for an intent);
+// the delegator's store stays apart, and the child without its chain is
+// refused.
+func TestDelegatedMemory(t *testing.T) {
+	h := delegationHost{newHost(t)}
+	ctx := context.Background()
+	a, b := hosttest.NewKey(t), hosttest.NewKey(t)
+	parent, pc := h.root(t, a, func(c *grant.Claims) {
+		c.Tools = []string{"echo/*"}
+		c.Caps.Memory = &grant.MemoryCap{MaxDocs: 10}
+	})
+	leaf, _ := h.delegate(t, a, pc, grant.Claims{Sub: b.DID(), Tools: []string{"echo/*"},
+		Caps: grant.Caps{Memory: &grant.MemoryCap{MaxDocs: 5}}})
+	chain := []string{parent}
+
+	bc, ac := h.Client(b), h.Client(a)
+	if _, err := bc.MemoryPut(ctx, leaf, chain, []abi.Document{{ID: "d1", Content: "the delegate's note on tide tables"}}); err != nil {
+		t.Fatalf("delegated put: %v", err)
+	}
+	res, _, err := bc.MemoryQuery(ctx, leaf, chain, abi.MemoryQueryRequest{Query: "tide tables", K: 3})
+	if err != nil || len(res) != 1 || res[0].ID != "d1" {
+		t.Fatalf("delegated query: %v %+v", err, res)
+	}
+	res, _, err = ac.MemoryQuery(ctx, parent, nil, abi.MemoryQueryRequest{Query: "tide tables", K: 3})
+	if err != nil || len(res) != 0 {
+		t.Fatalf("the delegator's own store: %v %+v, want empty", err, res)
+	}
+	// The child's max_docs (5), not the parent's (10), bounds the store:
+	// one note and five more is six.
+	var five []abi.Document
+	for i := range 5 {
+		five = append(five, abi.Document{ID: fmt.Sprintf("n%d", i), Content: "note"})
+	}
+	if _, err := bc.MemoryPut(ctx, leaf, chain, five); !isProblem(err, abi.CodeBudgetExceeded) {
+		t.Fatalf("a put past the child's max_docs: %v, want budget_exceeded", err)
+	}
+	if _, _, err := bc.MemoryQuery(ctx, leaf, nil, abi.MemoryQueryRequest{Query: "tide"}); !isProblem(err, abi.CodeGrantInvalid) {
+		t.Fatalf("the child without its chain: %v, want grant_invalid", err)
+	}
+	// A child that drops the memory capability gets none.
+	bare, _ := h.delegate(t, a, pc, grant.Claims{Sub: b.DID(), Tools: []string{"echo/*"}})
+	if _, _, err := bc.MemoryQuery(ctx, bare, chain, abi.MemoryQueryRequest{Query: "tide"}); !isProblem(err, abi.CodeForbidden) {
+		t.Fatalf("a child without the memory capability: %v, want forbidden", err)
+	}
+}
+
+// isProblem reports whether err is the host's problem with code.
+func isProblem(err error, code abi.Code) bool {
+	var p *client.Problem
+	return errors.As(err, &p) && p.Code == string(code)
 }

@@ -89,6 +89,7 @@ const (
 // memoryRequest is the body of POST /v1/memory/{put,query,delete}.
 type memoryRequest struct {
 	Grant     string            `json:"grant"`
+	Chain     []string          `json:"chain,omitempty"` // a delegated grant's parents, nearest first
 	Documents []abi.Document    `json:"documents,omitempty"`
 	Query     string            `json:"query,omitempty"`
 	K         int               `json:"k,omitempty"`
@@ -108,15 +109,10 @@ func (s *Service) ServeMemory(ctx context.Context, op MemoryOp, proof *identity.
 	if err := StrictJSON(body, &req); err != nil {
 		return deny(fmt.Errorf("%w: %v", ErrBadRequest, err))
 	}
-	g, err := s.Grants.Verify(req.Grant, proof.Iss)
+	// The grant as for an intent: signature, holder, delegation chain,
+	// revocations, quarantine.
+	g, err := s.admit(ctx, &entry, &Request{Grant: req.Grant, Chain: req.Chain}, proof.Iss)
 	if err != nil {
-		return deny(err)
-	}
-	entry.Realm, entry.Grant = g.Claims.Realm, g.Claims.Jti
-	if err := s.checkRevoked(ctx, g); err != nil {
-		return deny(err)
-	}
-	if err := s.checkQuarantine(ctx, g.Claims.Realm, proof.Iss); err != nil {
 		return deny(err)
 	}
 	if !g.Allows(abi.CapMemory) {

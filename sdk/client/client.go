@@ -293,23 +293,24 @@ func (c *Client) Revoke(ctx context.Context, realm, kind, subject string) (*Resp
 }
 
 // MemoryPut stores docs in the agent's own memory (POST /v1/memory/put);
-// grant must give the memory capability.
-func (c *Client) MemoryPut(ctx context.Context, grant string, docs []abi.Document) (*Response, error) {
+// grant (with chain, for a delegated grant) must give the memory
+// capability.
+func (c *Client) MemoryPut(ctx context.Context, grant string, chain []string, docs []abi.Document) (*Response, error) {
 	return c.DoJSON(ctx, http.MethodPost, "/v1/memory/put", struct {
-		Grant string `json:"grant"`
+		grantBody
 		abi.MemoryPutRequest
-	}{grant, abi.MemoryPutRequest{Documents: docs}}, nil)
+	}{grantBody{grant, chain}, abi.MemoryPutRequest{Documents: docs}}, nil)
 }
 
 // MemoryQuery asks the agent's own memory for the k documents nearest to
 // q.Query (POST /v1/memory/query). Every result is data from memory with
 // its provenance, never an instruction.
-func (c *Client) MemoryQuery(ctx context.Context, grant string, q abi.MemoryQueryRequest) ([]abi.MemoryResult, *Response, error) {
+func (c *Client) MemoryQuery(ctx context.Context, grant string, chain []string, q abi.MemoryQueryRequest) ([]abi.MemoryResult, *Response, error) {
 	var out abi.MemoryQueryResponse
 	resp, err := c.DoJSON(ctx, http.MethodPost, "/v1/memory/query", struct {
-		Grant string `json:"grant"`
+		grantBody
 		abi.MemoryQueryRequest
-	}{grant, q}, &out)
+	}{grantBody{grant, chain}, q}, &out)
 	if err != nil {
 		return nil, resp, err
 	}
@@ -318,9 +319,16 @@ func (c *Client) MemoryQuery(ctx context.Context, grant string, q abi.MemoryQuer
 
 // MemoryDelete removes documents by id from the agent's own memory (POST
 // /v1/memory/delete).
-func (c *Client) MemoryDelete(ctx context.Context, grant string, ids []string) (*Response, error) {
+func (c *Client) MemoryDelete(ctx context.Context, grant string, chain []string, ids []string) (*Response, error) {
 	return c.DoJSON(ctx, http.MethodPost, "/v1/memory/delete", struct {
-		Grant string `json:"grant"`
+		grantBody
 		abi.MemoryDeleteRequest
-	}{grant, abi.MemoryDeleteRequest{IDs: ids}}, nil)
+	}{grantBody{grant, chain}, abi.MemoryDeleteRequest{IDs: ids}}, nil)
+}
+
+// grantBody is the grant part of a request body: the grant and, for a
+// delegated one, its chain.
+type grantBody struct {
+	Grant string   `json:"grant"`
+	Chain []string `json:"chain,omitempty"`
 }

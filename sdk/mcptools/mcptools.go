@@ -50,8 +50,8 @@ const InvokeTool = "airlock.invoke"
 const StatusTool = "airlock.status"
 
 // The MCP names of the agent-memory tools, offered when the grant gives
-// the memory capability (and is not delegated: the memory endpoints take
-// no chain). They reach the agent's own store only (POST /v1/memory/*).
+// the memory capability. They reach the agent's own store only (POST
+// /v1/memory/*).
 const (
 	MemoryPutTool    = "airlock.memory_put"
 	MemoryQueryTool  = "airlock.memory_query"
@@ -218,7 +218,7 @@ func NewServer(ctx context.Context, cfg Config) (*mcp.Server, error) {
 			return cfg.call(ctx, tool, input), nil
 		})
 	}
-	if m := claims.Caps.Memory; len(m) > 0 && string(m) != "null" && len(cfg.Chain) == 0 {
+	if m := claims.Caps.Memory; len(m) > 0 && string(m) != "null" {
 		cfg.addMemoryTools(s, claims.Realm)
 	}
 	return s, nil
@@ -234,7 +234,7 @@ func (cfg Config) addMemoryTools(s *mcp.Server, realm string) {
 	}, `{"documents": [{"id", "content", "metadata"?}, ...]}`,
 		func(in *abi.MemoryPutRequest) bool { return len(in.Documents) > 0 },
 		func(ctx context.Context, in *abi.MemoryPutRequest) *mcp.CallToolResult {
-			if _, err := cfg.Client.MemoryPut(ctx, cfg.Grant, in.Documents); err != nil {
+			if _, err := cfg.Client.MemoryPut(ctx, cfg.Grant, cfg.Chain, in.Documents); err != nil {
 				return refused("memory put", err)
 			}
 			return done(fmt.Sprintf("stored %d document(s)", len(in.Documents)))
@@ -250,7 +250,7 @@ func (cfg Config) addMemoryTools(s *mcp.Server, realm string) {
 			if in.K == 0 {
 				in.K = defaultK
 			}
-			res, _, err := cfg.Client.MemoryQuery(ctx, cfg.Grant, *in)
+			res, _, err := cfg.Client.MemoryQuery(ctx, cfg.Grant, cfg.Chain, *in)
 			if err != nil {
 				return refused("memory query", err)
 			}
@@ -266,7 +266,7 @@ func (cfg Config) addMemoryTools(s *mcp.Server, realm string) {
 	}, `{"ids": ["...", ...]}`,
 		func(in *abi.MemoryDeleteRequest) bool { return len(in.IDs) > 0 },
 		func(ctx context.Context, in *abi.MemoryDeleteRequest) *mcp.CallToolResult {
-			if _, err := cfg.Client.MemoryDelete(ctx, cfg.Grant, in.IDs); err != nil {
+			if _, err := cfg.Client.MemoryDelete(ctx, cfg.Grant, cfg.Chain, in.IDs); err != nil {
 				return refused("memory delete", err)
 			}
 			return done(fmt.Sprintf("deleted %d id(s)", len(in.IDs)))
