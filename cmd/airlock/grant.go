@@ -185,6 +185,32 @@ func grantJTIFromFile(path string) (string, error) {
 
 // readGrantChain reads a grant file and, for a delegated grant, its
 // chain's files (nearest parent first, ending with the operator-signed root).
+// agentFlags are the flags of a command that acts as an agent under a
+// grant: the remote flags, --grant and --chain (invoke, mcp).
+type agentFlags struct {
+	remoteFlags
+	grant  string
+	chains []string
+}
+
+func (a *agentFlags) add(cmd *cobra.Command) {
+	a.remoteFlags.add(cmd, false)
+	cmd.Flags().StringVar(&a.grant, "grant", "", "grant file")
+	cmd.Flags().StringSliceVar(&a.chains, "chain", nil, "for a delegated grant: parent grant files, nearest first, ending with the operator-signed root")
+	_ = cmd.MarkFlagRequired("grant")
+}
+
+// session reads the grant and its chain and returns a client for the key.
+func (a *agentFlags) session() (c *client.Client, grant string, chain []string, err error) {
+	if grant, chain, err = readGrantChain(a.grant, a.chains); err != nil {
+		return nil, "", nil, err
+	}
+	if c, err = a.client(); err != nil {
+		return nil, "", nil, err
+	}
+	return c, grant, chain, nil
+}
+
 func readGrantChain(grantPath string, chainFiles []string) (string, []string, error) {
 	g, err := readGrant(grantPath)
 	if err != nil {

@@ -10,10 +10,8 @@ import (
 )
 
 func invokeCmd() *cobra.Command {
-	var rf remoteFlags
-	var grantPath string
+	var af agentFlags
 	var verbose bool
-	var chainFiles []string
 	cmd := &cobra.Command{
 		Use:   "invoke --host URL --key AGENT.key --grant FILE TOOL JSON",
 		Short: "Sign and send an intent, verify the host's receipt, print the output",
@@ -22,11 +20,7 @@ func invokeCmd() *cobra.Command {
 			if !json.Valid([]byte(args[1])) {
 				return errors.New("JSON argument is not valid JSON")
 			}
-			g, chain, err := readGrantChain(grantPath, chainFiles)
-			if err != nil {
-				return err
-			}
-			c, err := rf.client()
+			c, g, chain, err := af.session()
 			if err != nil {
 				return err
 			}
@@ -52,10 +46,7 @@ func invokeCmd() *cobra.Command {
 			return nil
 		},
 	}
-	rf.add(cmd, false)
-	cmd.Flags().StringVar(&grantPath, "grant", "", "grant file")
-	cmd.Flags().StringSliceVar(&chainFiles, "chain", nil, "for a delegated grant: parent grant files, nearest first, ending with the operator-signed root")
+	af.add(cmd)
 	cmd.Flags().BoolVarP(&verbose, "verbose", "v", false, "print the verified receipt on stderr")
-	_ = cmd.MarkFlagRequired("grant")
 	return cmd
 }

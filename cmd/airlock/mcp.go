@@ -10,9 +10,8 @@ import (
 )
 
 func mcpCmd() *cobra.Command {
-	var rf remoteFlags
-	var grantPath string
-	var chainFiles, tools []string
+	var af agentFlags
+	var tools []string
 	cmd := &cobra.Command{
 		Use:   "mcp --host URL --key AGENT.key --grant FILE [--tool ID ...] [--chain FILE ...]",
 		Short: "Serve the tools your grant allows to any MCP client, over stdio",
@@ -25,11 +24,7 @@ schemas; when the grant names tools by pattern, "airlock.invoke"
 by name.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			g, chain, err := readGrantChain(grantPath, chainFiles)
-			if err != nil {
-				return err
-			}
-			c, err := rf.client()
+			c, g, chain, err := af.session()
 			if err != nil {
 				return err
 			}
@@ -43,11 +38,8 @@ by name.`,
 			})
 		},
 	}
-	rf.add(cmd, false)
-	cmd.Flags().StringVar(&grantPath, "grant", "", "grant file")
-	cmd.Flags().StringSliceVar(&chainFiles, "chain", nil, "for a delegated grant: parent grant files, nearest first, ending with the operator-signed root")
+	af.add(cmd)
 	cmd.Flags().StringSliceVar(&tools, "tool", nil, "also offer this tool id (bundle/tool) by name, for a grant that names tools by pattern")
-	_ = cmd.MarkFlagRequired("grant")
 	return cmd
 }
 
