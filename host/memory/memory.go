@@ -109,6 +109,7 @@ type Store struct {
 	log    *slog.Logger
 
 	maxLoaded int64        // Config.MaxLoadedDocs
+	loaded    atomic.Int64 // Σ (docs + 1) over the stores in stores, against maxLoaded
 	clock     atomic.Int64 // ticks once per use of a store: agentStore.lastUse
 
 	mu     sync.Mutex
@@ -550,6 +551,10 @@ type agentStore struct {
 	lastUse atomic.Int64 // Store.clock at the last use
 	loaded  atomic.Bool  // the load succeeded
 	docs    atomic.Int64 // len(sizes), for Store.trim
+	// tally is Store.loaded while a is in the Store's cache, nil once it
+	// left: set under the Store's mu, and cleared only while a.mu is held
+	// or no call can be using a.
+	tally *atomic.Int64
 
 	mu      sync.RWMutex
 	closed  bool
@@ -593,9 +598,18 @@ func (a *agentStore) apply(ctx context.Context, d *storedDoc) error {
 	n := encodedSize(d)
 	a.live += int64(n - a.sizes[d.ID])
 	a.sizes[d.ID] = n
-	a.docs.Store(int64(len(a.sizes)))
+	a.count()
 	a.dim = len(d.Embedding)
 	return nil
+}
+
+// count records len(sizes) in docs, and the change in the Store's total
+// while a is cached. Holds a.mu, or runs in the load.
+func (a *agentStore) count() {
+	n := int64(len(a.sizes))
+	if old := a.docs.Swap(n); a.tally != nil {
+		a.tally.Add(n - old)
+	}
 }
 
 // remove deletes ids from the collection. Holds a.mu.
@@ -605,7 +619,7 @@ func (a *agentStore) remove(ctx context.Context, ids []string) {
 		a.live -= int64(a.sizes[id])
 		delete(a.sizes, id)
 	}
-	a.docs.Store(int64(len(a.sizes)))
+	a.count()
 	if len(a.sizes) == 0 {
 		a.dim = 0
 	}
@@ -621,8 +635,9 @@ func (s *Store) store(realm, agent string) (*agentStore, error) {
 	}
 	a, ok := s.stores[id]
 	if !ok {
-		a = &agentStore{id: id, path: filepath.Join(s.dir, hex.EncodeToString(id[:])+".log")}
+		a = &agentStore{id: id, path: filepath.Join(s.dir, hex.EncodeToString(id[:])+".log"), tally: &s.loaded}
 		s.stores[id] = a
+		s.loaded.Add(1) // an empty store costs too
 	}
 	s.mu.Unlock()
 	a.lastUse.Store(s.clock.Add(1))
@@ -679,21 +694,17 @@ func (s *Store) acquire(realm, agent string, lock, unlock func(*sync.RWMutex)) (
 // one more, so that empty ones are bounded too). The caller must hold no
 // store's lock.
 func (s *Store) trim(keep *agentStore) {
-	for {
-		var (
-			total  int64
-			victim *agentStore
-		)
+	for s.loaded.Load() > s.maxLoaded {
+		var victim *agentStore
 		s.mu.Lock()
 		for _, a := range s.stores {
-			total += a.docs.Load() + 1 // an empty store costs too
 			if a != keep && a.loaded.Load() &&
 				(victim == nil || a.lastUse.Load() < victim.lastUse.Load()) {
 				victim = a
 			}
 		}
 		s.mu.Unlock()
-		if total <= s.maxLoaded || victim == nil {
+		if victim == nil {
 			return
 		}
 		s.unload(victim)
@@ -716,7 +727,7 @@ func (s *Store) unload(a *agentStore) {
 		_ = a.f.Close()
 		a.f = nil
 	}
-	docs := a.docs.Swap(0)
+	docs := a.docs.Load()
 	a.col, a.sizes = nil, nil
 	s.log.Debug("memory store unloaded", "store", a.name(), "docs", docs)
 }
@@ -726,6 +737,8 @@ func (s *Store) evict(a *agentStore) {
 	s.mu.Lock()
 	if s.stores[a.id] == a {
 		delete(s.stores, a.id)
+		s.loaded.Add(-(a.docs.Load() + 1))
+		a.tally = nil
 	}
 	s.mu.Unlock()
 }

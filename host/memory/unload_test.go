@@ -32,13 +32,18 @@ func isLoaded(s *Store, realm, agent string) bool {
 	return ok
 }
 
-// loadedDocs is what trim counts.
-func loadedDocs(s *Store) int64 {
+// loadedDocs is what trim bounds, counted afresh from the cache; it
+// fails the test if the Store's running total says otherwise.
+func loadedDocs(t *testing.T, s *Store) int64 {
+	t.Helper()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var n int64
 	for _, a := range s.stores {
 		n += a.docs.Load() + 1
+	}
+	if got := s.loaded.Load(); got != n {
+		t.Fatalf("the running total of loaded documents is %d, the cache holds %d", got, n)
 	}
 	return n
 }
@@ -67,7 +72,7 @@ func TestLeastRecentlyUsedStoresAreUnloaded(t *testing.T) {
 	if !isLoaded(s, "r", "did:key:zB") || !isLoaded(s, "r", "did:key:zC") {
 		t.Fatal("a store that fits under the bound was unloaded")
 	}
-	if n := loadedDocs(s); n > 20 {
+	if n := loadedDocs(t, s); n > 20 {
 		t.Fatalf("loaded stores count %d, bound 20", n)
 	}
 
@@ -80,11 +85,13 @@ func TestLeastRecentlyUsedStoresAreUnloaded(t *testing.T) {
 	if isLoaded(s, "r", "did:key:zB") || !isLoaded(s, "r", "did:key:zC") {
 		t.Fatal("loading A again should unload B (least recently used), not C")
 	}
+	loadedDocs(t, s)
 	// Writes after a reload go to the same file, after what is there.
 	put(t, s, "r", "did:key:zB", doc("b-8", "a late note about the harbour"))
 	if err := s.Delete(context.Background(), "r", "did:key:zB", []string{"b-0"}); err != nil {
 		t.Fatal(err)
 	}
+	loadedDocs(t, s)
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -166,6 +173,7 @@ func TestUnloadingUnderConcurrentUse(t *testing.T) {
 	if loaded > 1 {
 		t.Fatalf("%d stores of over 6 documents each are loaded under a bound of 6", loaded)
 	}
+	loadedDocs(t, s)
 	s.Close()
 	s2 := openBounded(t, s.dir, 6)
 	for g := range agents {
