@@ -241,22 +241,18 @@ type IntentResult struct {
 
 // Invoke calls tool with input under grant.
 func (c *Client) Invoke(ctx context.Context, tool string, input json.RawMessage, grant string) (*IntentResult, *Response, error) {
-	var res IntentResult
-	resp, err := c.DoJSON(ctx, http.MethodPost, "/v1/intents", map[string]any{"tool": tool, "input": input, "grant": grant}, &res)
-	if err != nil {
-		return nil, resp, err
-	}
-	return &res, resp, nil
+	return c.InvokeChain(ctx, tool, input, grant, nil)
 }
 
 // InvokeChain calls tool under a delegated grant whose chain (parent, …,
 // operator-signed root) is sent along.
 func (c *Client) InvokeChain(ctx context.Context, tool string, input json.RawMessage, grant string, chain []string) (*IntentResult, *Response, error) {
-	if len(chain) == 0 {
-		return c.Invoke(ctx, tool, input, grant)
-	}
 	var res IntentResult
-	resp, err := c.DoJSON(ctx, http.MethodPost, "/v1/intents", map[string]any{"tool": tool, "input": input, "grant": grant, "chain": chain}, &res)
+	resp, err := c.DoJSON(ctx, http.MethodPost, "/v1/intents", struct {
+		Tool  string          `json:"tool"`
+		Input json.RawMessage `json:"input"`
+		grantBody
+	}{tool, input, grantBody{grant, chain}}, &res)
 	if err != nil {
 		return nil, resp, err
 	}
@@ -266,12 +262,8 @@ func (c *Client) InvokeChain(ctx context.Context, tool string, input json.RawMes
 // Tools lists the tools grant (with chain, for a delegated grant) lets
 // this agent call, with their schemas (POST /v1/tools).
 func (c *Client) Tools(ctx context.Context, grant string, chain []string) ([]abi.ToolInfo, *Response, error) {
-	body := map[string]any{"grant": grant}
-	if len(chain) > 0 {
-		body["chain"] = chain
-	}
 	var out abi.ToolList
-	resp, err := c.DoJSON(ctx, http.MethodPost, "/v1/tools", body, &out)
+	resp, err := c.DoJSON(ctx, http.MethodPost, "/v1/tools", grantBody{grant, chain}, &out)
 	if err != nil {
 		return nil, resp, err
 	}
